@@ -1,0 +1,53 @@
+# Shared functions of the workflow: recording and batch ids, paths, wildcard constraints.
+# Every Python function used by a rule lives here (snakemake --lint wants rules and
+# functions apart).
+
+from pathlib import Path
+
+from pipelines.common.config import ConfigError
+from pipelines import __version__ as PIPELINES_VERSION
+
+DATA = config["data_dir"]
+RECORDINGS = sorted(config["recordings"])
+ENV = "../envs/pipelines.yaml"
+
+
+def recording_config(recording):
+    """The config entry of one recording."""
+    return config["recordings"][recording]
+
+
+def homogenize_settings(recording):
+    """Global homogenize settings with the recording's own overrides applied."""
+    return {**config["homogenize"], **recording_config(recording).get("homogenize", {})}
+
+
+def fitted_recordings():
+    """Recordings whose models are fitted (not mapped onto another recording's atlas)."""
+    return [r for r in RECORDINGS if "map_onto" not in recording_config(r)]
+
+
+def mapped_recordings():
+    """Recordings mapped onto another recording's atlas without refitting."""
+    return [r for r in RECORDINGS if "map_onto" in recording_config(r)]
+
+
+FINAL_TARGETS = []  # stage rule files append their final outputs
+
+
+def all_targets():
+    """Every final output of the default target (one atlas per recording)."""
+    return FINAL_TARGETS
+
+
+for _name in mapped_recordings():
+    if recording_config(_name)["map_onto"] not in fitted_recordings():
+        raise ConfigError(
+            f"recordings.{_name}.map_onto",
+            f"'{recording_config(_name)['map_onto']}' is not a fitted recording of this config",
+        )
+
+
+wildcard_constraints:
+    recording="|".join(RECORDINGS) if RECORDINGS else "[^/]+",
+    batch="[^/]+",
