@@ -40,6 +40,26 @@ def all_targets():
     return FINAL_TARGETS
 
 
+def homogenized(recording):
+    """The homogenized store of one recording (output of the recordings stage)."""
+    return f"{DATA}/homogenized/{recording}.nc"
+
+
+def connectomes_store():
+    """The homogenized connectomes (output of the connectomes stage)."""
+    return f"{DATA}/connectomes/connectomes.nc"
+
+
+def log_path(rule, *wildcards):
+    """Snakemake log file of a rule: data/logs/<rule>/<wildcards>.log."""
+    return str(Path(DATA, "logs", rule, *(wildcards or ["all"]))) + ".log"
+
+
+def benchmark_path(rule, *wildcards):
+    """Snakemake benchmark file of a rule: data/benchmarks/<rule>/<wildcards>.tsv."""
+    return str(Path(DATA, "benchmarks", rule, *(wildcards or ["all"]))) + ".tsv"
+
+
 for _name in mapped_recordings():
     if recording_config(_name)["map_onto"] not in fitted_recordings():
         raise ConfigError(
@@ -51,3 +71,12 @@ for _name in mapped_recordings():
 wildcard_constraints:
     recording="|".join(RECORDINGS) if RECORDINGS else "[^/]+",
     batch="[^/]+",
+
+
+include: "common_simulate.smk"
+include: "common_recordings.smk"
+include: "common_connectomes.smk"
+include: "common_dfc.smk"
+include: "common_glmhmm.smk"
+include: "common_predictor.smk"
+include: "common_atlas.smk"
