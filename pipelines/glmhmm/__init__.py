@@ -1,0 +1,8 @@
+"""State-switching GLMs (one-hot HMM-GLM family) for whole-brain calcium and spike data.
+
+Modules: ``inference`` (exact forward–backward, filtering, Viterbi), ``emissions`` (Gaussian and
+Student-t autoregressive observation models), ``priors`` (none / Gaussian / one-hot connection
+priors), ``mstep`` (closed-form updates), ``model`` (generalised EM and the ``SwitchingGLM``
+estimator), ``select`` (choice of the number of states), ``evaluate`` (state and connectivity
+metrics), ``io`` (the stage's data products).
+"""
