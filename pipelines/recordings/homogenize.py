@@ -1,0 +1,365 @@
+"""Homogenization: worms in any format -> one Dataset on the canonical neurons and one grid.
+
+Per worm (:func:`homogenize_worm`): standardize labels, apply the drop rules, smooth causally
+at the native rate, resample onto ``arange(n) * dt``, normalize per neuron, and place each
+labelled ROI in its canonical slot (unlabelled ROIs go to their own variable). Per batch
+(:func:`homogenize_batch`): stack the worms of one input file (or one Hub source) into a
+Dataset NaN-padded to the longest worm. Per recording (:func:`merge_batches`): stream the
+batch files into one NetCDF store, one batch at a time, so memory stays at one batch even
+when the dense (worm, neuron, time) cube does not fit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import h5netcdf
+import h5py
+import numpy as np
+import xarray as xr
+
+from pipelines.common import (
+    NEURON_INDEX,
+    NEURONS,
+    InputError,
+    atomic_path,
+    get_logger,
+    provenance,
+    write_netcdf,
+)
+from pipelines.common.provenance import provenance_attrs
+
+from . import normalize as normalize_mod
+from . import smooth as smooth_mod
+from .labels import standardize_labels
+from .readers import input_files, read_file
+from .resample import native_dt, resample, time_grid
+from .worm import BEHAVIOURS, WormRecording
+
+log = get_logger(__name__)
+
+STORE_ENCODING = {"zlib": True, "complevel": 1}
+"""Compression of the big variables (mostly NaN, so level 1 already shrinks them a lot)."""
+
+
+@dataclass(frozen=True)
+class SmoothSettings:
+    """Causal smoothing at the native rate (see :mod:`.smooth`)."""
+
+    method: str = "none"
+    window: int = 15
+    sigma: float = 5.0
+    alpha: float = 0.5
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Processing choices of one recording (config section ``homogenize``)."""
+
+    dt: float = 0.333
+    smooth: SmoothSettings = field(default_factory=SmoothSettings)
+    normalize: str = "standard"
+    min_timepoints: int = 600
+    min_labeled: int = 1
+
+    @classmethod
+    def from_config(cls, section: dict | None) -> Settings:
+        """Settings from a (validated) ``homogenize`` config section; unknown keys ignored."""
+        section = dict(section or {})
+        smooth = SmoothSettings(**{k: v for k, v in (section.pop("smooth", None) or {}).items()
+                                   if k in SmoothSettings.__dataclass_fields__})
+        return cls(smooth=smooth, **{k: v for k, v in section.items()
+                                     if k in cls.__dataclass_fields__ and k != "smooth"})
+
+    def attrs(self) -> dict:
+        """Flat NetCDF attributes recording every processing choice."""
+        return {"dt": self.dt, "smooth_method": self.smooth.method,
+                "smooth_window": self.smooth.window, "smooth_sigma": self.smooth.sigma,
+                "smooth_alpha": self.smooth.alpha, "normalize": self.normalize,
+                "interpolate_method": "linear", "min_timepoints": self.min_timepoints,
+                "min_labeled": self.min_labeled}
+
+
+@dataclass
+class HomogenizedWorm:
+    """One worm on the canonical neurons and the uniform grid (float32, n grid samples)."""
+
+    worm: str
+    calcium: np.ndarray       # (300, n)
+    labeled: np.ndarray       # (300,) bool
+    unlabeled: np.ndarray     # (n_unlabeled, n)
+    roi_column: np.ndarray    # (n_unlabeled,) input column of each unlabelled ROI
+    roi_label: list[str]      # (n_unlabeled,) raw label ('' or an unresolvable name)
+    behaviour: dict[str, np.ndarray]  # name -> (n,)
+    native_dt: float
+    path: str
+    source: str
+
+    @property
+    def n_time(self) -> int:
+        return self.calcium.shape[1]
+
+
+def drop_reason(recording: WormRecording, canonical: list[str | None],
+                settings: Settings) -> str | None:
+    """Why a worm is dropped under the published rules, or None to keep it."""
+    if len(recording.timestamps) < settings.min_timepoints:
+        return (f"too short: {len(recording.timestamps)} native time points "
+                f"< min_timepoints={settings.min_timepoints}")
+    n_labeled = sum(c is not None for c in canonical)
+    if n_labeled < settings.min_labeled:
+        return f"{n_labeled} labelled neurons < min_labeled={settings.min_labeled}"
+    return None
+
+
+def homogenize_worm(recording: WormRecording, canonical: list[str | None],
+                    settings: Settings) -> HomogenizedWorm:
+    """Smooth (native rate), resample, normalize and slot one worm.
+
+    Parameters
+    ----------
+    recording : WormRecording
+        Validated worm, traces (T, n_roi).
+    canonical : list of str or None, length n_roi
+        Standardized label of each ROI (:func:`.labels.standardize_labels`).
+    """
+    s = settings.smooth
+    smoothed = smooth_mod.smooth(recording.traces, s.method, s.window, s.sigma, s.alpha)
+    grid, resampled = resample(smoothed, recording.timestamps, settings.dt)
+    traces = normalize_mod.normalize(resampled, settings.normalize).astype(np.float32)
+    labeled_cols = np.array([i for i, c in enumerate(canonical) if c is not None], dtype=int)
+    unlabeled_cols = np.array([i for i, c in enumerate(canonical) if c is None], dtype=int)
+    slots = np.array([NEURON_INDEX[canonical[i]] for i in labeled_cols], dtype=int)
+    calcium = np.full((len(NEURONS), len(grid)), np.nan, dtype=np.float32)
+    calcium[slots] = traces[:, labeled_cols].T
+    labeled = np.zeros(len(NEURONS), dtype=bool)
+    labeled[slots] = True
+    behaviour = {}
+    for name, values in recording.behaviour.items():
+        _, on_grid = resample(values, recording.timestamps, settings.dt)
+        if name == "reversal":
+            on_grid = np.where(np.isfinite(on_grid), on_grid >= 0.5, np.nan)
+        behaviour[name] = on_grid.astype(np.float32)
+    return HomogenizedWorm(
+        worm=recording.worm, calcium=calcium, labeled=labeled,
+        unlabeled=np.ascontiguousarray(traces[:, unlabeled_cols].T),
+        roi_column=unlabeled_cols.astype(np.int32),
+        roi_label=[str(recording.labels[i] or "") for i in unlabeled_cols],
+        behaviour=behaviour, native_dt=native_dt(recording.timestamps),
+        path=recording.path, source=recording.source)
+
+
+def homogenize_recordings(recordings: list[WormRecording], settings: Settings
+                          ) -> tuple[list[HomogenizedWorm], list[dict]]:
+    """Homogenize worms, applying the drop rules; returns (kept worms, drop log)."""
+    kept, dropped = [], []
+    for recording in recordings:
+        canonical = standardize_labels(recording.labels)
+        reason = drop_reason(recording, canonical, settings)
+        if reason is not None:
+            log.warning("dropping worm %s (%s): %s", recording.worm, recording.path, reason)
+            dropped.append({"worm": recording.worm, "path": recording.path, "reason": reason})
+            continue
+        kept.append(homogenize_worm(recording, canonical, settings))
+    return kept, dropped
+
+
+def to_dataset(worms: list[HomogenizedWorm], settings: Settings, dropped: list[dict] | None = None,
+               attrs: dict | None = None) -> xr.Dataset:
+    """Stack homogenized worms into the store layout (see docs/recordings.md), NaN-padded."""
+    n_time = max((w.n_time for w in worms), default=0)
+    n_roi = max((len(w.roi_column) for w in worms), default=0)
+    n_worm = len(worms)
+    calcium = np.full((n_worm, len(NEURONS), n_time), np.nan, dtype=np.float32)
+    unlabeled = np.full((n_worm, n_roi, n_time), np.nan, dtype=np.float32)
+    roi_column = np.full((n_worm, n_roi), -1, dtype=np.int32)
+    roi_label = np.full((n_worm, n_roi), "", dtype=object)
+    behaviours = [b for b in BEHAVIOURS if any(b in w.behaviour for w in worms)]
+    behaviour = {b: np.full((n_worm, n_time), np.nan, dtype=np.float32) for b in behaviours}
+    for i, w in enumerate(worms):
+        calcium[i, :, : w.n_time] = w.calcium
+        k = len(w.roi_column)
+        unlabeled[i, :k, : w.n_time] = w.unlabeled
+        roi_column[i, :k] = w.roi_column
+        roi_label[i, :k] = w.roi_label
+        for name, values in w.behaviour.items():
+            behaviour[name][i, : w.n_time] = values
+    data_vars = {
+        "calcium": (("worm", "neuron", "time"), calcium,
+                    {"long_name": "homogenized calcium trace", "units": "normalized"}),
+        "labeled": (("worm", "neuron"), np.array([w.labeled for w in worms], dtype=bool)
+                    .reshape(n_worm, len(NEURONS)), {"long_name": "neuron recorded and labelled"}),
+        "unlabeled": (("worm", "roi", "time"), unlabeled,
+                      {"long_name": "traces of ROIs without a canonical label"}),
+        "roi_column": (("worm", "roi"), roi_column,
+                       {"long_name": "input column of each unlabelled ROI (-1 = padding)"}),
+        "roi_label": (("worm", "roi"), roi_label,
+                      {"long_name": "raw label of each unlabelled ROI ('' = none)"}),
+        "native_dt": ("worm", np.array([w.native_dt for w in worms], dtype=np.float64),
+                      {"long_name": "median native sampling step", "units": "s"}),
+        "n_timepoints": ("worm", np.array([w.n_time for w in worms], dtype=np.int32),
+                         {"long_name": "grid samples before the NaN padding"}),
+        "source_file": ("worm", np.array([w.path for w in worms], dtype=object)),
+        "source_dataset": ("worm", np.array([w.source for w in worms], dtype=object)),
+    }
+    for name, values in behaviour.items():
+        data_vars[name] = (("worm", "time"), values, {"long_name": f"behaviour: {name}"})
+    ds = xr.Dataset(
+        data_vars,
+        coords={"worm": np.array([w.worm for w in worms], dtype=object),
+                "neuron": np.array(NEURONS, dtype=object),
+                "time": ("time", time_grid(n_time, settings.dt), {"units": "s"}),
+                "roi": np.arange(n_roi, dtype=np.int32)},
+    )
+    ds.attrs = {**settings.attrs(), "dropped_worms": json.dumps(dropped or []), **(attrs or {})}
+    return ds
+
+
+def encoding(ds: xr.Dataset) -> dict:
+    """NetCDF encoding: compressed, one chunk per worm for the (worm, ..., time) variables."""
+    out = {}
+    for name, var in ds.data_vars.items():
+        if var.dims and var.dims[0] == "worm" and var.ndim >= 2 and var.dtype.kind == "f":
+            chunks = tuple(1 if d == "worm" else max(var.sizes[d], 1) for d in var.dims)
+            out[name] = {**STORE_ENCODING, "chunksizes": chunks} if var.size else {}
+    return out
+
+
+def build_batch(fmt: str, files: list[str | os.PathLike], out: str | os.PathLike,
+                recording: str, settings: Settings, *, labels: str | None = None,
+                worms: list[str] | None = None, sources: list[str] | None = None,
+                source: str | None = None) -> xr.Dataset:
+    """Read, homogenize and write one batch (one input file, or one Hub source).
+
+    Nothing is written when any file fails (:class:`InputError` names the file).
+    """
+    options = {"labels": labels} if labels and fmt in ("flavell-h5", "simulated") else {}
+    if fmt == "hf" and sources is not None:
+        options["sources"] = sources
+    recordings = [w for f in files for w in read_file(fmt, f, worms=worms, **options)]
+    worm_ids = [r.worm for r in recordings]
+    if len(set(worm_ids)) != len(worm_ids):
+        raise InputError(files[0], f"duplicate worm ids in batch: {sorted(worm_ids)}")
+    kept, dropped = homogenize_recordings(recordings, settings)
+    inputs = {"files": [str(f) for f in files]}
+    if labels:
+        inputs["labels"] = str(labels)
+    record = provenance("recordings", inputs, {**settings.attrs(), "format": fmt})
+    sources_seen = sorted({r.source for r in recordings if r.source})
+    ds = to_dataset(kept, settings, dropped, {
+        "recording": recording, "format": fmt,
+        "source": source or ",".join(sources_seen) or recording, **provenance_attrs(record)})
+    write_netcdf(ds, out, encoding=encoding(ds))
+    log.info("batch %s: %d worm(s) kept, %d dropped -> %s", recording, len(kept), len(dropped), out)
+    return ds
+
+
+def merge_batches(batches: list[str | os.PathLike], out: str | os.PathLike) -> None:
+    """Stream batch stores into one recording store, one batch and variable at a time.
+
+    Worms keep the batch order; time and roi are padded to the longest batch (NaN, -1, '').
+    """
+    batches = [Path(b) for b in batches]
+    opened = [xr.open_dataset(b, engine="h5netcdf") for b in batches]
+    try:
+        _write_merged(opened, batches, Path(out))
+    finally:
+        for ds in opened:
+            ds.close()
+
+
+def _write_merged(opened: list[xr.Dataset], batches: list[Path], out: Path) -> None:
+    if not opened:
+        raise ValueError("merge_batches: no batch to merge")
+    worm_ids = [str(w) for ds in opened for w in ds["worm"].values]
+    if len(set(worm_ids)) != len(worm_ids):
+        raise InputError(out, "duplicate worm ids across batches")
+    dt = float(opened[0].attrs["dt"])
+    for path, ds in zip(batches, opened, strict=True):
+        if float(ds.attrs["dt"]) != dt:
+            raise InputError(path, f"batch dt {ds.attrs['dt']} differs from {dt}")
+    sizes = {"worm": len(worm_ids), "neuron": len(NEURONS),
+             "time": max(ds.sizes.get("time", 0) for ds in opened),
+             "roi": max(ds.sizes.get("roi", 0) for ds in opened)}
+    template: dict[str, xr.DataArray] = {}
+    for ds in opened:
+        for name, var in ds.data_vars.items():
+            template.setdefault(name, var)
+    dropped = [d for ds in opened for d in json.loads(ds.attrs.get("dropped_worms", "[]"))]
+    record = provenance("recordings", {"batches": [str(b) for b in batches]},
+                        {k: opened[0].attrs[k] for k in Settings().attrs()}, checksums=False)
+    record["batches"] = [json.loads(ds.attrs["provenance"]) for ds in opened
+                         if "provenance" in ds.attrs]
+    attrs = {**{k: v for k, v in opened[0].attrs.items() if k != "provenance"},
+             "dropped_worms": json.dumps(dropped),
+             "source": ",".join(dict.fromkeys(s for ds in opened for s in
+                                              str(ds.attrs.get("source", "")).split(",") if s)),
+             **provenance_attrs(record)}
+    with atomic_path(out) as tmp, h5netcdf.File(tmp, "w") as nc:
+        nc.dimensions = sizes
+        _create(nc, "worm", ("worm",), h5py.string_dtype(), np.array(worm_ids, dtype=object))
+        _create(nc, "neuron", ("neuron",), h5py.string_dtype(), np.array(NEURONS, dtype=object))
+        _create(nc, "time", ("time",), np.float64, time_grid(sizes["time"], dt), {"units": "s"})
+        _create(nc, "roi", ("roi",), np.int32, np.arange(sizes["roi"], dtype=np.int32))
+        targets = {name: _create_like(nc, name, var, sizes) for name, var in template.items()}
+        start = 0
+        for ds in opened:
+            n = ds.sizes["worm"]
+            for name in template:
+                if name in ds and n:
+                    values = ds[name].values
+                    if values.dtype == bool:
+                        values = values.astype(np.int8)
+                    index = (slice(start, start + n),) + tuple(slice(0, s) for s in values.shape[1:])
+                    targets[name][index] = values
+            start += n
+            log.info("merged %d worm(s) (%d/%d)", n, start, sizes["worm"])
+        nc.attrs.update(attrs)
+
+
+def _create(nc, name, dims, dtype, data, attrs=None):
+    variable = nc.create_variable(name, dims, dtype=dtype)
+    variable[...] = data
+    variable.attrs.update(attrs or {})
+    return variable
+
+
+def _create_like(nc, name: str, var: xr.DataArray, sizes: dict):
+    """An empty variable shaped like ``var`` on the merged sizes, chunked per worm.
+
+    Padding: NaN (floats, via the HDF5 fill value), False (bool), -1 (ints), '' (strings).
+    Integer padding is written, not declared as ``_FillValue``, so it stays an integer.
+    """
+    shape = tuple(sizes[d] for d in var.dims)
+    attrs = {k: v for k, v in var.attrs.items() if k != "_FillValue"}
+    kwargs, initial = {}, None
+    if var.dtype == bool:
+        dtype, attrs["dtype"] = np.int8, "bool"
+    elif var.dtype.kind in "OUS":
+        dtype, initial = h5py.string_dtype(), np.full(shape, "", dtype=object)
+    elif var.dtype.kind in "iu":
+        dtype, initial = var.dtype, np.full(shape, -1, dtype=var.dtype)
+    else:
+        dtype, kwargs["fillvalue"] = var.dtype, np.nan
+    if len(shape) >= 2 and all(shape) and var.dtype.kind == "f":
+        kwargs.update(chunks=(1, *shape[1:]), compression="gzip", compression_opts=1)
+    variable = nc.create_variable(name, var.dims, dtype=dtype, **kwargs)
+    if initial is not None and all(shape):
+        variable[...] = initial
+    variable.attrs.update(attrs)
+    return variable
+
+
+def homogenize_folder(fmt: str, path: str | os.PathLike, out: str | os.PathLike,
+                      recording: str, settings: Settings, **options) -> xr.Dataset:
+    """Convenience (no Snakemake): every file of a folder as one batch, written to ``out``."""
+    files = list(input_files(fmt, path).values())
+    return build_batch(fmt, files, out, recording, settings, **options)
+
+
+def settings_dict(settings: Settings) -> dict:
+    """Settings as a plain nested dict (for logs and JSON)."""
+    return asdict(settings)
