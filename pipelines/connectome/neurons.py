@@ -45,16 +45,26 @@ COLUMNS = ("class", "type", "neurotransmitter", "x", "y", "z")
 TYPES = ("sensory", "inter", "motor", "pharyngeal")
 
 NT_SPELLINGS = {
-    "ach": "ACh", "acetylcholine": "ACh",
-    "glu": "Glu", "glutamate": "Glu",
+    "ach": "ACh",
+    "acetylcholine": "ACh",
+    "glu": "Glu",
+    "glutamate": "Glu",
     "gaba": "GABA",
-    "da": "DA", "dopamine": "DA",
-    "5ht": "5-HT", "5-ht": "5-HT", "serotonin": "5-HT",
-    "oa": "OA", "octopamine": "OA",
-    "ta": "TA", "tyramine": "TA",
+    "da": "DA",
+    "dopamine": "DA",
+    "5ht": "5-HT",
+    "5-ht": "5-HT",
+    "serotonin": "5-HT",
+    "oa": "OA",
+    "octopamine": "OA",
+    "ta": "TA",
+    "tyramine": "TA",
     "betaine": "betaine",
     "generic_cs": "unknown",
-    "unknown": "unknown", "unknown (orphan)": "unknown", "orphan": "unknown", "": "unknown",
+    "unknown": "unknown",
+    "unknown (orphan)": "unknown",
+    "orphan": "unknown",
+    "": "unknown",
 }
 """Lower-case spellings found in the sources -> canonical neurotransmitter names."""
 
@@ -187,8 +197,10 @@ def _positions() -> pd.DataFrame:
     frame = pd.DataFrame(np.nan, index=pd.Index(NEURONS), columns=["x", "y", "z"])
     path = wormneuroatlas_file("anatlas_neuron_positions.txt")
     if path is None:
-        log.warning("wormneuroatlas not installed: neuron positions are NaN "
-                    "(pip install wormneuroatlas, or set connectomes.neuron_sheet)")
+        log.warning(
+            "wormneuroatlas not installed: neuron positions are NaN "
+            "(pip install wormneuroatlas, or set connectomes.neuron_sheet)"
+        )
         return frame
     with open(path) as handle:
         names = handle.readline().lstrip("#").split()
@@ -226,8 +238,9 @@ def read_neuron_sheet(path: str | os.PathLike) -> pd.DataFrame:
     sheet = sheet.set_index(sheet["label"].astype(str).str.strip())[columns]
     outside = sorted(set(sheet.index) - set(NEURONS))
     if outside:
-        log.warning("%s: %d labels outside the canonical 300 ignored: %s", path, len(outside),
-                    outside[:10])
+        log.warning(
+            "%s: %d labels outside the canonical 300 ignored: %s", path, len(outside), outside[:10]
+        )
     sheet = sheet.loc[[n for n in sheet.index if n in NEURON_INDEX]]
     if "neurotransmitter" in sheet:
         try:
@@ -258,4 +271,7 @@ def neuron_table(sheet: str | os.PathLike | None = None) -> pd.DataFrame:
         for column in user.columns:
             values = user[column].dropna()
             table.loc[values.index, column] = values
+            if column == "neurotransmitter":  # the user's value replaces the whole list
+                table.loc[values.index, "neurotransmitters"] = values
+                table.loc[values.index, "nt_source"] = "user"
     return table

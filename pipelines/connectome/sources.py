@@ -193,8 +193,11 @@ def funatlas_path() -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "funatlas.h5"
     if not path.is_file():
-        raise InputError(path, "wormneuroatlas is installed but its funatlas.h5 is missing; "
-                         "reinstall it (pip install --force-reinstall wormneuroatlas)")
+        raise InputError(
+            path,
+            "wormneuroatlas is installed but its funatlas.h5 is missing; "
+            "reinstall it (pip install --force-reinstall wormneuroatlas)",
+        )
     return path
 
 
@@ -228,7 +231,10 @@ def read_randi2023(
     np.fill_diagonal(chemical, np.nan)
     weight = from_matrices("randi2023", labels, chemical, None)
     weight.attrs.update(
-        kind="functional", max_q=max_q, strain=strain, file=str(path),
+        kind="functional",
+        max_q=max_q,
+        strain=strain,
+        file=str(path),
         wormneuroatlas_version=_version("wormneuroatlas"),
         note="directed functional weights (dF/F) in the chemical layer; gap layer not measured",
     )
@@ -239,9 +245,16 @@ def read_randi2023(
 
 EDGE_COLUMNS = ("pre", "post", "type", "weight")
 EDGE_TYPES = {
-    "chemical": "chemical", "chem": "chemical", "send": "chemical", "cs": "chemical",
-    "gap": "gap", "electrical": "gap", "gapjunction": "gap", "gap_junction": "gap",
-    "gj": "gap", "ej": "gap",
+    "chemical": "chemical",
+    "chem": "chemical",
+    "send": "chemical",
+    "cs": "chemical",
+    "gap": "gap",
+    "electrical": "gap",
+    "gapjunction": "gap",
+    "gap_junction": "gap",
+    "gj": "gap",
+    "ej": "gap",
 }
 
 
@@ -255,7 +268,9 @@ def read_edge_list(path: str | os.PathLike, name: str = "user", covered=None) ->
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "edge list not found; fix the 'path' of this connectomes.sources entry")
+        raise InputError(
+            path, "edge list not found; fix the 'path' of this connectomes.sources entry"
+        )
     try:
         table = pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
@@ -280,8 +295,12 @@ def read_edge_list(path: str | os.PathLike, name: str = "user", covered=None) ->
         raise InputError(path, "no edge between canonical neuron labels (e.g. AVAL, VB2)")
     if not known.all():
         outside = sorted((set(pre) | set(post)) - set(NEURONS))
-        log.warning("%s: %d edges touch labels outside the canonical 300, dropped: %s",
-                    path, int((~known).sum()), outside[:10])
+        log.warning(
+            "%s: %d edges touch labels outside the canonical 300, dropped: %s",
+            path,
+            int((~known).sum()),
+            outside[:10],
+        )
     n = len(NEURONS)
     matrices = {layer: np.zeros((n, n)) for layer in LAYERS}
     for layer in LAYERS:
@@ -330,8 +349,11 @@ def read_consensus_csv(path: str | os.PathLike, name: str = "hub") -> xr.DataArr
         raise InputError(path, f"not a readable consensus CSV ({err})") from err
     absent = [c for c in HUB_COLUMNS if c not in table.columns]
     if absent:
-        raise InputError(path, f"missing columns {absent}; expected the consensus schema "
-                         f"{list(HUB_COLUMNS)} (see docs/connectomes.md)")
+        raise InputError(
+            path,
+            f"missing columns {absent}; expected the consensus schema "
+            f"{list(HUB_COLUMNS)} (see docs/connectomes.md)",
+        )
     table = table[table["from_neuron"].isin(NEURON_INDEX) & table["to_neuron"].isin(NEURON_INDEX)]
     weight = empty_weight(name)
     pre = table["from_neuron"].map(NEURON_INDEX).to_numpy()
