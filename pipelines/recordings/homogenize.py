@@ -285,7 +285,7 @@ def _write_merged(opened: list[xr.Dataset], batches: list[Path], out: Path) -> N
              "time": max(ds.sizes.get("time", 0) for ds in opened),
              "roi": max(ds.sizes.get("roi", 0) for ds in opened)}
     template: dict[str, xr.DataArray] = {}
-    for ds in opened:
+    for ds in sorted(opened, key=lambda d: d.sizes["worm"] == 0):  # empty batches lose dtypes
         for name, var in ds.data_vars.items():
             template.setdefault(name, var)
     dropped = [d for ds in opened for d in json.loads(ds.attrs.get("dropped_worms", "[]"))]
@@ -313,6 +313,8 @@ def _write_merged(opened: list[xr.Dataset], batches: list[Path], out: Path) -> N
                     values = ds[name].values
                     if values.dtype == bool:
                         values = values.astype(np.int8)
+                    elif values.dtype.kind in "US":
+                        values = values.astype(object)
                     index = (slice(start, start + n),) + tuple(slice(0, s) for s in values.shape[1:])
                     targets[name][index] = values
             start += n

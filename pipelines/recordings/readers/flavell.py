@@ -57,7 +57,7 @@ def read(path: Path, labels: str | Path | None = None) -> list[WormRecording]:
                 behaviour[name] = h5[found[0]][()].astype(np.float64)
     labels_path = Path(labels) if labels else find_labels_file(path)
     raw = ([""] * traces.shape[1] if labels_path is None
-           else load_labels(labels_path, uid, traces.shape[1]))
+           else load_labels(labels_path, uid, traces.shape[1], path))
     if labels_path is None:
         log.warning("%s: no labels file found; every ROI is unlabelled", path)
     return [WormRecording(worm=uid, traces=traces, timestamps=t, labels=raw, path=str(path),
@@ -94,7 +94,7 @@ def find_labels_file(path: Path) -> Path | None:
     return None
 
 
-def load_labels(labels_path: Path, uid: str, n_roi: int) -> list[str]:
+def load_labels(labels_path: Path, uid: str, n_roi: int, data_path=None) -> list[str]:
     """Raw label of each of the ``n_roi`` columns of worm ``uid`` ('' where unlabelled)."""
     columns = _label_table(Path(labels_path), Path(labels_path).stat().st_mtime_ns).get(uid)
     out = [""] * n_roi
@@ -104,7 +104,8 @@ def load_labels(labels_path: Path, uid: str, n_roi: int) -> list[str]:
     for column, label in columns:
         if not 0 <= column < n_roi:
             raise InputError(labels_path, f"label '{label}' of worm {uid} points at column "
-                             f"{column} (0-based), past the last of {n_roi} columns")
+                             f"{column} (0-based), past the last of {n_roi} columns of "
+                             f"{data_path or 'the traces'}")
         out[column] = label
     return out
 

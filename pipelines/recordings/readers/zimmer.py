@@ -91,7 +91,14 @@ def _load_struct(path: Path) -> dict:
     struct = content[names[0]]
     if not isinstance(struct, dict):
         raise InputError(path, f"variable '{names[0]}' is not a struct")
-    return struct
+    return {k: _cells_to_lists(v) for k, v in struct.items()}
+
+
+def _cells_to_lists(value):
+    """scipy's cell arrays (object ndarrays) -> lists, like the v7.3 decoder returns."""
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return [_cells_to_lists(v) for v in value.ravel()]
+    return value
 
 
 def _decode_h5(node, h5: h5py.File):
