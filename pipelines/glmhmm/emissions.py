@@ -1,0 +1,313 @@
+"""Autoregressive observation models of the switching GLM (Gaussian and robust Student-t).
+
+In state k, neuron i at frame t:
+
+    y_{t,i} = d_{k,i} h_{t,i} + sum_{j != i} W_{k,ij} h_{t,j} + b_{k,i} + eps,
+    eps ~ N(0, s_{k,i})  (or Student-t with ``dof`` degrees of freedom and scale s_{k,i}),
+
+with the history h_t = sum_{l=1..L} phi_l y_{t-l} through one fixed exponential basis phi
+(phi_l ∝ exp(-l), normalised; L = 1 gives h_t = y_{t-1}), as in the paper's code. The
+coefficients of one state are stored as ``coef[k, i] = [W_{k,i,:} with d_{k,i} on the
+diagonal, b_{k,i}]`` (P = N + 1 columns): the diagonal (self term d) and the bias sit outside
+the connection priors (see ``priors``).
+
+Missing data (spec §8): a neuron not recorded in a worm adds 0 to that worm's log-likelihood
+(``observed`` mask). Its *regressor* is mean-imputed: inputs are z-scored per worm and neuron
+(``standardize``), so the unrecorded history is set to the mean, 0, and W_{:,j} is learned only
+from the worms where j was recorded. To keep that imputation small, callers first keep only the
+neurons recorded in most worms (``select_neurons``); the imputed fraction is logged. Frames where
+any recorded neuron (or its history) is NaN are dropped whole, and logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import gammaln
+
+from pipelines.common import get_logger
+
+log = get_logger(__name__)
+
+__all__ = [
+    "Sequences",
+    "history_basis",
+    "prepare_sequences",
+    "state_means",
+    "log_likelihood",
+    "student_weights",
+    "Stats",
+    "sufficient_stats",
+    "standardize",
+    "select_neurons",
+]
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """Padded batch of worms ready for fitting.
+
+    Attributes
+    ----------
+    y : (B, T, N) float64, targets (0 where not observed).
+    x : (B, T, P) float64, regressors [h_t, 1] (0 on invalid frames), P = N + 1.
+    observed : (B, T, N) bool, target observed (neuron recorded and frame valid).
+    frames : (B, T) bool, valid frames (history available, no NaN among recorded neurons).
+    recorded : (B, N) bool, neuron recorded in the worm.
+    """
+
+    y: np.ndarray
+    x: np.ndarray
+    observed: np.ndarray
+    frames: np.ndarray
+    recorded: np.ndarray
+
+    @property
+    def n_neurons(self) -> int:
+        return self.y.shape[2]
+
+    @property
+    def n_observations(self) -> int:
+        return int(self.observed.sum())
+
+
+def history_basis(lags: int) -> np.ndarray:
+    """(L,) exponential history weights phi_l ∝ exp(-l), l = 1..L, summing to 1 (lag 1 first)."""
+    if lags < 1:
+        raise ValueError(f"lags must be >= 1, got {lags}")
+    phi = np.exp(-np.arange(1, lags + 1, dtype=float))
+    return phi / phi.sum()
+
+
+def standardize(worms, train_frames=None):
+    """Z-score each worm's neurons with statistics from its training frames only.
+
+    Parameters
+    ----------
+    worms : list of (T_w, N) arrays, NaN where not recorded.
+    train_frames : list of (T_w,) bool, optional
+        Frames whose mean and SD define the scaling (default: all frames).
+
+    Returns
+    -------
+    list of (T_w, N) float64 arrays (NaN kept), and the (W, N) means and SDs used.
+    """
+    out, means, sds = [], [], []
+    for w, y in enumerate(worms):
+        y = np.asarray(y, dtype=np.float64)
+        sel = slice(None) if train_frames is None else np.asarray(train_frames[w], bool)
+        with np.errstate(all="ignore"), _nan_warnings_off():
+            mean = np.nanmean(y[sel], axis=0)
+            sd = np.nanstd(y[sel], axis=0)
+        sd = np.where(sd > 0, sd, np.nan)  # constant neurons are caught by prepare_sequences
+        out.append((y - mean) / np.where(np.isnan(sd), 1.0, sd))
+        means.append(mean)
+        sds.append(sd)
+    return out, np.array(means), np.array(sds)
+
+
+def select_neurons(recorded: np.ndarray, min_fraction: float) -> np.ndarray:
+    """Indices of the neurons recorded in at least ``min_fraction`` of the worms.
+
+    recorded : (W, N) bool. Raises ValueError when fewer than two neurons remain.
+    """
+    recorded = np.asarray(recorded, bool)
+    keep = np.flatnonzero(recorded.mean(axis=0) >= min_fraction - 1e-12)
+    if keep.size < 2:
+        raise ValueError(
+            f"only {keep.size} neuron(s) are recorded in >= {min_fraction:.0%} of the "
+            f"{recorded.shape[0]} worms; lower glmhmm.min_worm_fraction or add worms"
+        )
+    return keep
+
+
+class _nan_warnings_off:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        self._ctx.__exit__(*exc)
+
+
+def _check_worm(w, y, rec):
+    finite = np.isfinite(y)
+    all_nan = rec & ~finite.any(axis=0)
+    if all_nan.any():
+        raise ValueError(
+            f"worm {w}: neuron(s) {np.flatnonzero(all_nan).tolist()} are marked recorded but all-NaN; "
+            "mark them unrecorded (mask False) or drop them"
+        )
+    with _nan_warnings_off():
+        sd = np.nanstd(np.where(finite, y, np.nan), axis=0)
+    constant = rec & ~(sd > 1e-12 * np.maximum(1.0, np.nanmax(np.abs(np.where(finite, y, 0)), axis=0)))
+    if constant.any():
+        raise ValueError(
+            f"worm {w}: neuron(s) {np.flatnonzero(constant).tolist()} are constant; a constant trace "
+            "carries no dynamics: mark it unrecorded or drop it"
+        )
+
+
+def prepare_sequences(worms, recorded=None, lags: int = 1) -> Sequences:
+    """Build the padded regression batch from a list of worms.
+
+    Parameters
+    ----------
+    worms : list of (T_w, N) arrays
+        Z-scored activity, NaN where missing.
+    recorded : list of (N,) bool or (W, N) bool, optional
+        Neurons recorded in each worm (default: neurons with any finite value).
+    lags : int
+        History length L of the exponential basis.
+
+    Returns
+    -------
+    Sequences
+    """
+    if len(worms) == 0:
+        raise ValueError("no worms given")
+    worms = [np.asarray(y, dtype=np.float64) for y in worms]
+    n_neurons = worms[0].shape[1]
+    if any(y.ndim != 2 or y.shape[1] != n_neurons for y in worms):
+        raise ValueError(f"every worm must be (time, {n_neurons}) with the same neurons")
+    if recorded is None:
+        recorded = [np.isfinite(y).any(axis=0) for y in worms]
+    recorded = np.asarray(recorded, dtype=bool)
+    if recorded.shape != (len(worms), n_neurons):
+        raise ValueError(f"recorded must be ({len(worms)}, {n_neurons}), got {recorded.shape}")
+    never = ~recorded.any(axis=0)
+    if never.any():
+        raise ValueError(
+            f"neuron(s) {np.flatnonzero(never).tolist()} are all-NaN in every worm; drop them "
+            "(or raise glmhmm.min_worm_fraction)"
+        )
+    phi = history_basis(lags)
+    n_time = max(y.shape[0] for y in worms)
+    n_seq = len(worms)
+    y_out = np.zeros((n_seq, n_time, n_neurons))
+    x_out = np.zeros((n_seq, n_time, n_neurons + 1))
+    frames = np.zeros((n_seq, n_time), dtype=bool)
+    for w, y in enumerate(worms):
+        rec = recorded[w]
+        _check_worm(w, y, rec)
+        length = y.shape[0]
+        clean = np.where(rec, y, 0.0)  # unrecorded: mean-imputed regressor (z-scored data)
+        bad = ~np.isfinite(clean).all(axis=1)
+        ok = ~bad
+        for lag in range(1, lags + 1):
+            ok[lag:] &= ~bad[:-lag]
+        ok[:lags] = False
+        clean = np.where(np.isfinite(clean), clean, 0.0)
+        hist = np.zeros_like(clean)
+        for lag, weight in enumerate(phi, start=1):
+            hist[lag:] += weight * clean[:-lag]
+        frames[w, :length] = ok
+        y_out[w, :length] = np.where(ok[:, None], clean, 0.0)
+        x_out[w, :length, :n_neurons] = np.where(ok[:, None], hist, 0.0)
+        x_out[w, :length, n_neurons] = ok
+        dropped = length - lags - ok.sum()
+        if dropped > 0:
+            log.info("worm %d: dropped %d of %d frames with NaN in recorded neurons", w, dropped, length)
+    observed = frames[:, :, None] & recorded[:, None, :]
+    imputed = 1.0 - recorded.mean()
+    if imputed > 0:
+        log.info("%.1f%% of regressor entries are mean-imputed (neurons not recorded in a worm)", 100 * imputed)
+    return Sequences(y_out, x_out, observed, frames, recorded)
+
+
+def state_means(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Predicted means of every state: (B, T, K, N) from coef (K, N, P) and x (B, T, P).
+
+    One GEMM of (B·T, P) × (P, K·N).
+    """
+    n_seq, n_time, n_coef = x.shape
+    n_states, n_neurons = coef.shape[:2]
+    flat = x.reshape(-1, n_coef) @ coef.reshape(n_states * n_neurons, n_coef).T
+    return flat.reshape(n_seq, n_time, n_states, n_neurons)
+
+
+def _standardized_sq(coef, noise, seq):
+    """Squared standardised residuals r² = (y - mu)² / s, (B, T, K, N), 0 where unobserved."""
+    resid = state_means(coef, seq.x)
+    np.subtract(seq.y[:, :, None], resid, out=resid)
+    resid *= resid
+    resid /= noise
+    resid *= seq.observed[:, :, None]
+    return resid
+
+
+def log_likelihood(coef, noise, seq: Sequences, dof: float | None = None) -> np.ndarray:
+    """Emission log-likelihood of every frame in every state, (B, T, K), nats.
+
+    Sums over observed neurons; unobserved neurons and invalid frames add 0.
+    ``dof=None`` is Gaussian, a number is Student-t with that many degrees of freedom.
+    """
+    sq = _standardized_sq(coef, noise, seq)
+    obs = seq.observed.astype(float)
+    if dof is None:
+        const = np.einsum("btn,kn->btk", obs, np.log(2 * np.pi * noise))
+        return -0.5 * (sq.sum(axis=3) + const)
+    const = gammaln((dof + 1) / 2) - gammaln(dof / 2) - 0.5 * np.log(dof * np.pi)
+    per = np.log1p(sq / dof).sum(axis=3) * (-(dof + 1) / 2)
+    return per + np.einsum("btn,kn->btk", obs, const - 0.5 * np.log(noise))
+
+
+def student_weights(coef, noise, seq: Sequences, dof: float) -> np.ndarray:
+    """E[u | y, z=k] of the Student-t scale mixture, (B, T, K, N): (dof + 1) / (dof + r²)."""
+    return (dof + 1.0) / (dof + _standardized_sq(coef, noise, seq))
+
+
+@dataclass(frozen=True)
+class Stats:
+    """γ-weighted regression statistics per (state, neuron).
+
+    Neurons with the same recording pattern across worms share one Gram matrix:
+    ``gram[k, pattern[i]]`` is Σ_t w x_t x_tᵀ for state k and neuron i.
+
+    gram : (K, Q, P, P);  pattern : (N,) int into Q;  cross : (K, N, P) Σ w x y_i;
+    yy : (K, N) Σ w y_i²;  count : (K, N) Σ γ over frames where neuron i is observed.
+    """
+
+    gram: np.ndarray
+    pattern: np.ndarray
+    cross: np.ndarray
+    yy: np.ndarray
+    count: np.ndarray
+
+
+def sufficient_stats(seq: Sequences, gamma: np.ndarray, weights: np.ndarray | None = None) -> Stats:
+    """γ-weighted regression statistics (see ``Stats``).
+
+    Parameters
+    ----------
+    seq : Sequences
+    gamma : (B, T, K) posterior state probabilities.
+    weights : (B, T, K, N), optional extra per-neuron weights (Student-t E[u]).
+    """
+    g = np.where(seq.frames[..., None], gamma, 0.0)  # (B, T, K)
+    obs = seq.observed.astype(float)
+    count = np.einsum("btk,btn->kn", g, obs)
+    n_seq, n_time, n_coef = seq.x.shape
+    n_states = g.shape[2]
+    if weights is None:
+        # the observation pattern factorises into frames × recorded: one Gram per (worm, state),
+        # summed over the worms that record each neuron
+        patterns, pattern = np.unique(seq.recorded.T, axis=0, return_inverse=True)
+        gram_w = np.empty((n_seq, n_states, n_coef, n_coef))
+        cross = np.zeros((n_states, seq.n_neurons, n_coef))
+        for b in range(n_seq):
+            xg = (seq.x[b][:, None, :] * g[b][:, :, None]).reshape(n_time, n_states * n_coef)
+            gram_w[b] = (xg.T @ seq.x[b]).reshape(n_states, n_coef, n_coef)
+            cross += (xg.T @ (seq.y[b] * obs[b])).reshape(n_states, n_coef, -1).transpose(0, 2, 1)
+        gram = np.einsum("qb,bkpr->kqpr", patterns.astype(float), gram_w)
+        yy = np.einsum("btk,btn->kn", g, seq.y**2 * obs)
+        return Stats(gram, pattern.ravel(), cross, yy, count)
+    w = g[..., None] * weights * obs[:, :, None]  # (B, T, K, N)
+    gram = np.einsum("btkn,btp,btq->knpq", w, seq.x, seq.x, optimize=True)
+    cross = np.einsum("btkn,btp,btn->knp", w, seq.x, seq.y, optimize=True)
+    yy = np.einsum("btkn,btn->kn", w, seq.y**2)
+    return Stats(gram, np.arange(seq.n_neurons), cross, yy, count)

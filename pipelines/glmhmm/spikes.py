@@ -1,0 +1,445 @@
+"""Bernoulli and Poisson GLM emissions for spike counts, with the one-hot HMM-GLM priors.
+
+Model (Li et al., ICLR 2024; spec ``switching-glm.md`` §1): in state s neuron n fires with
+rate ``sigmoid(b[s, n] + sum_m W[s, n, m] h[t, m])`` where ``h`` is every neuron's spike history
+filtered by one fixed 5-lag exponential basis (lag 1 first, sums to 1). Counts are Bernoulli
+or Poisson (rate <= 1, as in the authors' code).
+
+Priors on the per-state coupling ``W`` (state, post, pre):
+
+- ``"none"``: plain HMM-GLM (maximum likelihood);
+- ``"gaussian"``: ``W[s] ~ N(W0, prior_sd^2)`` elementwise with a learnable state-shared mean
+  ``W0`` (closed-form update: the mean of ``W`` over states);
+- ``"onehot"``: each connection of each state has a type ``A[s, n, m]`` in {inhibitory, none,
+  excitatory} with a learnable state-shared prior ``Cat(pi[n, m])`` and a non-negative strength
+  ``S[s, n, m]``, so ``W = (A_exc - A_inh) * S``. ``A`` is a discrete latent with a mean-field
+  posterior ``q(A[s, n, m]) = Cat(r[s, n, m])``; the categorical prior is evaluated on
+  log-probabilities (the authors' paper code passed probabilities, confining the prior to
+  about [0.21, 0.58]). ``pi`` has a symmetric Dirichlet(1 + pseudocount) hyperprior.
+
+M-step (deterministic, no learning rate): minorise-maximise Newton steps. The log-likelihood of
+every observation has a curvature bounded below (Bernoulli: 1/4; Poisson with a sigmoid rate:
+``x/4 + 1/(6 sqrt 3)``), so a quadratic with that curvature expanded at the current parameters is
+a global lower bound of the gamma-weighted log-likelihood (Böhning & Lindsay 1988). Maximising
+it (plus the log prior) never decreases the M-step objective. Its curvature matrix is fixed for
+the whole M-step, computed once per E-step. The Gaussian prior keeps the surrogate quadratic
+(one batched linear solve per step, alternating with ``W0``). For the one-hot prior the
+expected surrogate under ``q`` is quadratic in the moments ``E[w]`` and ``E[w^2]``, which gives a
+closed-form coordinate-ascent update of each connection's ``r`` and strength: a variational
+(mean-field) EM with no Gumbel noise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln, log_softmax, logsumexp
+
+from pipelines.common import get_logger
+
+log = get_logger(__name__)
+
+__all__ = [
+    "OBSERVATIONS",
+    "PRIORS",
+    "SpikeGLMEmissions",
+    "curvature_bound",
+    "design_matrix",
+    "exponential_basis",
+    "fit_single_glm",
+    "observation_gradient",
+    "observation_log_likelihood",
+    "sample_observation",
+    "spike_history",
+]
+
+OBSERVATIONS = ("bernoulli", "poisson")
+PRIORS = ("none", "gaussian", "onehot")
+#: max over sigma of sigma (1 - sigma) (1 - 2 sigma): the bound on the non-count part of the
+#: Poisson-sigmoid curvature.
+_POISSON_CURVATURE = 1.0 / (6.0 * np.sqrt(3.0))
+_GRAM_CHUNK = 8192  # frames per chunk of the weighted Gram matrix (memory ~ chunk * D^2)
+
+
+def exponential_basis(n_lags: int = 5) -> np.ndarray:
+    """(lag,) history basis ``exp(-k)``, k = 1..n_lags, normalised to sum 1 (lag 1 first).
+
+    >>> np.round(exponential_basis(), 3)
+    array([0.636, 0.234, 0.086, 0.032, 0.012])
+    """
+    if n_lags < 1:
+        raise ValueError(f"n_lags must be >= 1, got {n_lags}")
+    basis = np.exp(-np.arange(1.0, n_lags + 1.0))
+    return basis / basis.sum()
+
+
+def spike_history(spikes: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """(trial, time, neuron) filtered history ``h[t] = sum_k basis[k-1] x[t-k]`` (0 before t=0).
+
+    Only past bins enter: ``h[t]`` never depends on ``x[t]``.
+    """
+    spikes = np.asarray(spikes, dtype=float)
+    if spikes.ndim != 3:
+        raise ValueError(f"spikes must be (trial, time, neuron), got shape {spikes.shape}")
+    history = np.zeros_like(spikes)
+    for lag, coefficient in enumerate(basis, start=1):
+        if lag < spikes.shape[1]:
+            history[:, lag:] += coefficient * spikes[:, :-lag]
+    return history
+
+
+def design_matrix(spikes: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """(trial, time, 1 + neuron) regressors ``[1, h[t]]`` (intercept first)."""
+    history = spike_history(spikes, basis)
+    ones = np.ones(history.shape[:2] + (1,))
+    return np.concatenate([ones, history], axis=-1)
+
+
+def _log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -x)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.exp(_log_sigmoid(x))
+
+
+def _check_observation(observation: str) -> None:
+    if observation not in OBSERVATIONS:
+        raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
+
+
+def observation_log_likelihood(counts: np.ndarray, drive: np.ndarray, observation: str) -> np.ndarray:
+    """Elementwise log p(count | rate = sigmoid(drive)) in nats (broadcasts).
+
+    Bernoulli: ``x log s + (1 - x) log(1 - s)``; Poisson: ``x log s - s - log x!``.
+    """
+    _check_observation(observation)
+    if observation == "bernoulli":
+        return counts * _log_sigmoid(drive) + (1.0 - counts) * _log_sigmoid(-drive)
+    return counts * _log_sigmoid(drive) - _sigmoid(drive) - gammaln(counts + 1.0)
+
+
+def observation_gradient(counts: np.ndarray, drive: np.ndarray, observation: str) -> np.ndarray:
+    """Elementwise d log p / d drive: ``x - s`` (Bernoulli), ``(1 - s)(x - s)`` (Poisson)."""
+    _check_observation(observation)
+    rate = _sigmoid(drive)
+    if observation == "bernoulli":
+        return counts - rate
+    return (1.0 - rate) * (counts - rate)
+
+
+def curvature_bound(counts: np.ndarray, observation: str) -> np.ndarray:
+    """Elementwise c >= -d^2 log p / d drive^2 for every drive (a global curvature bound).
+
+    Bernoulli: 1/4. Poisson-sigmoid: ``x s (1-s) + s (1-s)(1-2s) <= x/4 + 1/(6 sqrt 3)``.
+    """
+    _check_observation(observation)
+    counts = np.asarray(counts, dtype=float)
+    if observation == "bernoulli":
+        return np.full_like(counts, 0.25)
+    return 0.25 * counts + _POISSON_CURVATURE
+
+
+def sample_observation(rng: np.random.Generator, drive: np.ndarray, observation: str) -> np.ndarray:
+    """Draw int64 counts with rate ``sigmoid(drive)`` (Bernoulli or Poisson)."""
+    _check_observation(observation)
+    rate = _sigmoid(drive)
+    if observation == "bernoulli":
+        return (rng.random(rate.shape) < rate).astype(np.int64)
+    return rng.poisson(rate).astype(np.int64)
+
+
+def _as_frames(design, spikes, mask, posterior=None):
+    """Flatten the observed frames: X (M, D), Y (M, N) and optionally gamma (M, S)."""
+    if mask is None:
+        mask = np.ones(spikes.shape[:2], dtype=bool)
+    mask = np.asarray(mask, dtype=bool)
+    frames = (design[mask], np.asarray(spikes, dtype=float)[mask])
+    if posterior is None:
+        return frames
+    return frames + (np.asarray(posterior, dtype=float)[mask],)
+
+
+def _weighted_gram(weights: np.ndarray, design: np.ndarray) -> np.ndarray:
+    """(K, D, D) ``sum_m weights[m, k] x_m x_m^T``, chunked over frames to bound memory."""
+    n_frames, n_dim = design.shape
+    out = np.zeros((weights.shape[1], n_dim * n_dim))
+    for start in range(0, n_frames, _GRAM_CHUNK):
+        x = design[start : start + _GRAM_CHUNK]
+        outer = (x[:, :, None] * x[:, None, :]).reshape(len(x), -1)
+        out += weights[start : start + _GRAM_CHUNK].T @ outer
+    return out.reshape(-1, n_dim, n_dim)
+
+
+def _curvature_matrices(design, counts, gamma, observation, ridge):
+    """(S, N or 1, D, D) bound curvature ``sum_m gamma c x x^T + ridge I`` of every GLM row."""
+    n_frames, n_states = gamma.shape
+    if observation == "bernoulli":  # c = 1/4 for every neuron: one matrix per state
+        curvature = _weighted_gram(0.25 * gamma, design)[:, None]
+    else:
+        bound = curvature_bound(counts, observation)  # (M, N)
+        weights = (gamma[:, :, None] * bound[:, None, :]).reshape(n_frames, -1)
+        curvature = _weighted_gram(weights, design).reshape(n_states, counts.shape[1], *2 * (design.shape[1],))
+    return curvature + ridge * np.eye(design.shape[1])
+
+
+def _drive(design: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """(..., S, N) pre-activation from design (..., D) and parameters theta (S, N, D)."""
+    n_states, n_neurons, n_dim = theta.shape
+    flat = design @ theta.reshape(-1, n_dim).T
+    return flat.reshape(design.shape[:-1] + (n_states, n_neurons))
+
+
+def _gradient(design, counts, gamma, theta, observation):
+    """Gamma-weighted log-likelihood (float) and its gradient (S, N, D) at theta."""
+    drive = _drive(design, theta)  # (M, S, N)
+    y = counts[:, None, :]
+    value = float(np.einsum("ms,msn->", gamma, observation_log_likelihood(y, drive, observation)))
+    residual = observation_gradient(y, drive, observation) * gamma[:, :, None]
+    grad = residual.reshape(len(design), -1).T @ design
+    return value, grad.reshape(theta.shape)
+
+
+def fit_single_glm(design, counts, observation, n_iter=25, ridge=1e-4):
+    """(N, D) maximum-likelihood one-state GLM by minorise-maximise Newton steps.
+
+    ``design`` (M, D) and ``counts`` (M, N) are flattened observed frames.
+    """
+    gamma = np.ones((len(design), 1))
+    curvature = _curvature_matrices(design, counts, gamma, observation, ridge)
+    theta = np.zeros((1, counts.shape[1], design.shape[1]))
+    for _ in range(n_iter):
+        _, grad = _gradient(design, counts, gamma, theta, observation)
+        theta = theta + np.linalg.solve(curvature, grad[..., None])[..., 0]
+    return theta[0]
+
+
+def _onehot_coordinate(a, curvature, log_prior, strength):
+    """Joint update of one connection's type posterior r (..., 3) and strength (...).
+
+    Maximises ``sum_c r_c (log pi_c + V_c(s)) + H(r)`` with ``V_exc = a s - F s^2 / 2``,
+    ``V_none = 0``, ``V_inh = -a s - F s^2 / 2``: start from the better of the old strength and
+    the dominant sign's optimum ``|a| / F``, then one exact (r | s), (s | r), (r | s) cycle.
+    """
+
+    def logits(s):
+        quad = 0.5 * curvature * s**2
+        return log_prior + np.stack([-a * s - quad, np.zeros_like(s), a * s - quad], axis=-1)
+
+    candidate = np.abs(a) / curvature
+    better = logsumexp(logits(candidate), axis=-1) >= logsumexp(logits(strength), axis=-1)
+    s = np.where(better, candidate, strength)
+    r = np.exp(log_softmax(logits(s), axis=-1))
+    signed = r[..., 2] - r[..., 0]
+    present = r[..., 2] + r[..., 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        refined = np.maximum(signed * a / (curvature * present), 0.0)
+    s = np.where(present > 1e-12, refined, s)
+    return np.exp(log_softmax(logits(s), axis=-1)), s
+
+
+class SpikeGLMEmissions:
+    """Per-state Bernoulli / Poisson GLM emissions with a none / Gaussian / one-hot prior.
+
+    Parameters
+    ----------
+    bias : (state, neuron) array
+        Initial per-state bias.
+    weights : (state, post, pre) array
+        Initial coupling (for ``"onehot"``: types and strengths start at its sign and size).
+    observation : {"bernoulli", "poisson"}
+    prior : {"none", "gaussian", "onehot"}
+    prior_sd : float
+        SD of the Gaussian prior around ``W0`` (1/3 in the paper code).
+    pseudocount : float
+        Dirichlet pseudo-count per type added to the one-hot prior update (keeps every type
+        reachable: with 5 states, a pair never used gets pi_none = 6/8 rather than 1).
+    basis : (lag,) array, optional
+        History basis (default: 5-lag exponential).
+    ridge : float
+        Numerical jitter added to every curvature matrix (a tighter minoriser, not a prior).
+
+    Attributes
+    ----------
+    bias, weights
+        Current parameters; for ``"onehot"``, ``weights`` is the posterior mean
+        ``(r_exc - r_inh) * strength``, used in the E-step.
+    prior_mean : (post, pre) array
+        ``W0`` (``"gaussian"`` only).
+    type_posterior : (state, post, pre, 3) array
+        ``r`` over (inhibitory, none, excitatory) (``"onehot"`` only).
+    strength : (state, post, pre) array
+        Non-negative strengths (``"onehot"`` only).
+    type_prior : (post, pre, 3) array
+        Learned state-shared prior ``pi`` (``"onehot"`` only).
+    """
+
+    def __init__(
+        self,
+        bias: np.ndarray,
+        weights: np.ndarray,
+        observation: str = "bernoulli",
+        prior: str = "none",
+        prior_sd: float = 1.0 / 3.0,
+        pseudocount: float = 1.0,
+        basis: np.ndarray | None = None,
+        ridge: float = 1e-4,
+    ):
+        _check_observation(observation)
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+        if prior_sd <= 0 or pseudocount < 0 or ridge <= 0:
+            raise ValueError("prior_sd and ridge must be > 0 and pseudocount >= 0")
+        self.bias = np.array(bias, dtype=float)
+        self.weights = np.array(weights, dtype=float)
+        n_states, n_neurons = self.bias.shape
+        if self.weights.shape != (n_states, n_neurons, n_neurons):
+            raise ValueError(f"weights must be (state, post, pre) = {(n_states, n_neurons, n_neurons)}, got {self.weights.shape}")
+        self.observation, self.prior = observation, prior
+        self.prior_sd, self.pseudocount, self.ridge = prior_sd, pseudocount, ridge
+        self.basis = exponential_basis() if basis is None else np.asarray(basis, dtype=float)
+        if prior == "gaussian":
+            self.prior_mean = self.weights.mean(axis=0)
+        if prior == "onehot":
+            sign = np.sign(self.weights).astype(int)
+            self.type_posterior = np.eye(3)[sign + 1]
+            self.strength = np.abs(self.weights)
+            self.type_prior = np.full((n_neurons, n_neurons, 3), 1.0 / 3.0)
+
+    # ---------------------------------------------------------------- shapes and parameters
+    @property
+    def n_states(self) -> int:
+        return self.bias.shape[0]
+
+    @property
+    def n_neurons(self) -> int:
+        return self.bias.shape[1]
+
+    def _theta(self) -> np.ndarray:
+        return np.concatenate([self.bias[..., None], self.weights], axis=-1)
+
+    def _set_theta(self, theta: np.ndarray) -> None:
+        self.bias, self.weights = theta[..., 0].copy(), theta[..., 1:].copy()
+
+    def _check_spikes(self, spikes):
+        spikes = np.asarray(spikes)
+        if spikes.ndim != 3 or spikes.shape[2] != self.n_neurons:
+            raise ValueError(f"spikes must be (trial, time, {self.n_neurons}), got shape {spikes.shape}")
+        if (spikes < 0).any() or (self.observation == "bernoulli" and (spikes > 1).any()):
+            raise ValueError(f"{self.observation} spikes must be non-negative counts" + (" in {0, 1}" if self.observation == "bernoulli" else ""))
+        return spikes
+
+    # ---------------------------------------------------------------- E-step input
+    def log_likelihood(self, spikes: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """(trial, time, state) log p(x_t | z_t = s, history), summed over neurons (nats).
+
+        Uses the current ``weights`` (the posterior mean for the one-hot prior). Masked frames
+        are 0.
+        """
+        spikes = self._check_spikes(spikes)
+        design = design_matrix(spikes, self.basis)
+        drive = _drive(design, self._theta())  # (B, T, S, N)
+        ll = observation_log_likelihood(spikes[:, :, None, :].astype(float), drive, self.observation).sum(-1)
+        if mask is not None:
+            ll = np.where(np.asarray(mask, dtype=bool)[..., None], ll, 0.0)
+        return ll
+
+    # ---------------------------------------------------------------- M-step
+    def m_step(self, spikes: np.ndarray, posterior: np.ndarray, mask: np.ndarray | None = None, n_iter: int = 3) -> SpikeGLMEmissions:
+        """Raise the posterior-weighted log-likelihood plus log prior by ``n_iter`` MM steps.
+
+        Parameters
+        ----------
+        spikes : (trial, time, neuron) counts
+        posterior : (trial, time, state) state posteriors from the E-step
+        mask : (trial, time) bool, optional; False frames are ignored
+        n_iter : int
+            Minorise-maximise steps (each never decreases the objective).
+        """
+        spikes = self._check_spikes(spikes)
+        design, counts, gamma = _as_frames(design_matrix(spikes, self.basis), spikes, mask, posterior)
+        curvature = _curvature_matrices(design, counts, gamma, self.observation, self.ridge)
+        for _ in range(n_iter):
+            _, grad = _gradient(design, counts, gamma, self._theta(), self.observation)
+            if self.prior == "onehot":
+                self._onehot_step(grad, curvature)
+            else:
+                self._gaussian_step(grad, curvature)
+        return self
+
+    def _gaussian_step(self, grad, curvature):
+        """One MM Newton step (plain: no prior; gaussian: then W0 = mean over states)."""
+        theta = self._theta()
+        n_dim = theta.shape[-1]
+        precision = np.zeros(n_dim)
+        if self.prior == "gaussian":
+            precision[1:] = self.prior_sd**-2
+            anchor = np.concatenate([np.zeros((self.n_neurons, 1)), self.prior_mean], axis=-1)
+            grad = grad - precision * (theta - anchor)
+        step = np.linalg.solve(curvature + np.diag(precision), grad[..., None])[..., 0]
+        self._set_theta(theta + step)
+        if self.prior == "gaussian":
+            self.prior_mean = self.weights.mean(axis=0)
+
+    def _onehot_step(self, grad, curvature):
+        """One MM step by coordinate ascent over bias then each presynaptic connection."""
+        theta_bar = self._theta()
+        mean = theta_bar.copy()
+        curvature = np.broadcast_to(curvature, theta_bar.shape + (theta_bar.shape[-1],))
+        f_delta = np.zeros_like(theta_bar)  # F @ (mean - theta_bar), kept up to date
+        log_prior = np.log(self.type_prior)
+        diag = np.diagonal(curvature, axis1=-2, axis2=-1)
+        for j in range(theta_bar.shape[-1]):
+            a = grad[..., j] - f_delta[..., j] + diag[..., j] * mean[..., j]
+            if j == 0:
+                new = a / diag[..., 0]
+            else:
+                r, s = _onehot_coordinate(a, diag[..., j], log_prior[:, j - 1], self.strength[..., j - 1])
+                self.type_posterior[..., j - 1, :], self.strength[..., j - 1] = r, s
+                new = (r[..., 2] - r[..., 0]) * s
+            f_delta += curvature[..., j] * (new - mean[..., j])[..., None]
+            mean[..., j] = new
+        self._set_theta(mean)
+        counts = self.type_posterior.sum(axis=0) + self.pseudocount
+        self.type_prior = counts / counts.sum(axis=-1, keepdims=True)
+
+    # ---------------------------------------------------------------- prior and readouts
+    def log_prior(self) -> float:
+        """Log prior of the current parameters (nats).
+
+        ``"gaussian"``: Gaussian log density of ``W`` around ``W0``; ``"onehot"``:
+        ``E_q[log Cat(A | pi)] + H(q)`` (the discrete prior's part of the ELBO) plus the
+        Dirichlet hyperprior on ``pi``; ``"none"``: 0.
+        """
+        if self.prior == "gaussian":
+            z = (self.weights - self.prior_mean) / self.prior_sd
+            return float(-0.5 * np.sum(z**2) - z.size * np.log(self.prior_sd * np.sqrt(2 * np.pi)))
+        if self.prior == "onehot":
+            r = self.type_posterior
+            log_pi = np.log(self.type_prior)
+            entropy = -np.sum(np.where(r > 0, r * np.log(np.where(r > 0, r, 1.0)), 0.0))
+            return float(np.sum(r * log_pi) + entropy + self.pseudocount * np.sum(log_pi))
+        return 0.0
+
+    def connection_types(self, threshold: float | None = None) -> np.ndarray:
+        """(state, post, pre) int8 types -1/0/+1.
+
+        One-hot prior: argmax of ``r``. Otherwise ``sign(W)`` where ``|W| > threshold`` (required).
+        """
+        if self.prior == "onehot" and threshold is None:
+            return (self.type_posterior.argmax(axis=-1) - 1).astype(np.int8)
+        if threshold is None:
+            raise ValueError(f"prior {self.prior!r} has no type posterior: pass a |W| threshold")
+        return threshold_types(self.weights, threshold)
+
+    def prior_connection_types(self, threshold: float | None = None) -> np.ndarray:
+        """(post, pre) int8 state-shared types: argmax ``pi`` (one-hot) or thresholded ``W0``."""
+        if self.prior == "onehot":
+            return (self.type_prior.argmax(axis=-1) - 1).astype(np.int8)
+        if self.prior == "gaussian" and threshold is not None:
+            return threshold_types(self.prior_mean, threshold)
+        raise ValueError("state-shared types need the one-hot prior, or the Gaussian prior and a threshold")
+
+
+def threshold_types(weights: np.ndarray, threshold: float) -> np.ndarray:
+    """int8 ``sign(w)`` where ``|w| > threshold``, else 0."""
+    return (np.sign(weights) * (np.abs(weights) > threshold)).astype(np.int8)
