@@ -240,6 +240,8 @@ def build_batch(fmt: str, files: list[str | os.PathLike], out: str | os.PathLike
     if fmt == "hf" and sources is not None:
         options["sources"] = sources
     recordings = [w for f in files for w in read_file(fmt, f, worms=worms, **options)]
+    for r in recordings:
+        r.source = r.source or source or ""
     worm_ids = [r.worm for r in recordings]
     if len(set(worm_ids)) != len(worm_ids):
         raise InputError(files[0], f"duplicate worm ids in batch: {sorted(worm_ids)}")
