@@ -16,7 +16,7 @@ exists on a fresh clone with no other data:
   dump.csv``); ``unknown`` when neither lists one. ``nt_source`` says which. Spellings are
   normalized by :func:`normalize_neurotransmitter` (ACh, Glu, GABA, DA, 5-HT, OA, TA,
   betaine, unknown).
-- ``x, y, z``: neuron positions of the NeuroPAL-registered anatomical atlas shipped in the
+- ``x, y, z``: neuron positions of the anatomical atlas (``anatlas``) shipped in the
   optional ``wormneuroatlas`` package (``wormneuroatlas/data/anatlas_neuron_positions.txt``,
   read as data), in that atlas's normalized units; ``y`` is the anterior (negative) to
   posterior (positive) body axis. NaN when wormneuroatlas is not installed.
@@ -262,8 +262,8 @@ def neuron_table(sheet: str | os.PathLike | None = None) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame (300 rows) with columns class, type, neurotransmitter (str) and x, y, z
-    (float, atlas units; NaN where unknown).
+    DataFrame (300 rows) with columns class, type, neurotransmitter (str), x, y, z (float,
+    atlas units; NaN where unknown), neurotransmitters (all, ``+``-joined) and nt_source.
     """
     table = _package_table().copy()
     if sheet is not None:

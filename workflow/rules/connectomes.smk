@@ -15,7 +15,7 @@ rule connectomes:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=15,
     params:
         settings=connectome_settings(),
@@ -37,7 +37,7 @@ rule connectome_graphs:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=10,
     params:
         version=PIPELINES_VERSION,
