@@ -1,0 +1,436 @@
+"""Non-negative CP decomposition (NTF) of a time x worm x pair tensor with missing entries.
+
+Model: ``X[t, w, p] ~ sum_r A[t, r] B[w, r] C[p, r]``, all factors >= 0, fitted by
+hierarchical alternating least squares (HALS, Cichocki & Phan 2009) as in tensortools
+``ncp_hals``, but
+
+* float32 and BLAS: each mode's MTTKRP is one matrix product on a reshaped view of the
+  tensor (no unfolding copies), the reconstruction error comes from Gram matrices for free;
+* batched random starts: several starts (even of different ranks, as in a rank sweep) are
+  fitted together as one wide factorization with a block-diagonal Gram matrix, so the tensor
+  is read once per mode for all of them; a start leaves the batch when it has converged;
+* missing entries (neurons not recorded in a worm, worms shorter than others) are imputed
+  EM-style from the current reconstruction each iteration (tensortools' ``mask`` semantics),
+  and the error is measured on observed entries only.
+
+Convergence: a start stops when its relative error ``||M*(X - Xhat)|| / ||M*X||`` improves by
+less than ``tol`` between iterations (after ``min_iter``), or at ``max_iter``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from pipelines.common import get_logger
+
+log = get_logger(__name__)
+
+_EPS = np.float32(1e-12)
+_CHUNK_ENTRIES = 1 << 22  # entries per reconstruction chunk of the EM imputation
+
+
+@dataclass
+class CPFit:
+    """One fitted start.
+
+    Attributes
+    ----------
+    factors : [time (T, R), worm (W, R), pair (P, R)] float32, unit-norm columns.
+    weights : (R,) float64 component norms; ``weights[r] * outer(factors[:, r])`` is component r.
+    error : (n_iter,) relative error (observed entries) after each iteration.
+    converged : whether the tolerance was met before ``max_iter``.
+    start : index of the random start (its seed is derived from the fit's seed and this).
+    """
+
+    factors: list[np.ndarray]
+    weights: np.ndarray
+    error: np.ndarray
+    converged: bool
+    start: int = 0
+    rank: int = field(init=False)
+
+    def __post_init__(self):
+        self.rank = int(self.weights.size)
+
+    @property
+    def final_error(self) -> float:
+        return float(self.error[-1])
+
+    def to_cptensor(self):
+        """The fit as a tensorly ``CPTensor`` (weights, factors)."""
+        from tensorly.cp_tensor import CPTensor
+
+        return CPTensor((self.weights.astype(np.float32), [f.copy() for f in self.factors]))
+
+    def reconstruct(self) -> np.ndarray:
+        """(T, W, P) float32 reconstruction."""
+        a, b, c = self.factors
+        return np.einsum("tr,wr,pr->twp", a * self.weights.astype(np.float32), b, c)
+
+
+# ---------------------------------------------------------------------------------------------
+# input checks
+
+
+def prepare_tensor(tensor: np.ndarray, mask: np.ndarray | None = None,
+                   rank: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate a tensor for NTF; return (float32 C-contiguous data with 0 at missing entries,
+    boolean mask or None when fully observed).
+
+    Raises ValueError with the reason and the fix for: wrong shape, negative values, a worm,
+    time point or pair with no observed entry (all-NaN), too few worms or time points or
+    pairs for ``rank``, or fewer observed entries than free parameters.
+    """
+    tensor = np.asarray(tensor)
+    if tensor.ndim != 3:
+        raise ValueError(f"NTF needs a 3-way (time, worm, pair) tensor, got shape {tensor.shape}")
+    observed = np.isfinite(tensor)
+    if mask is not None:
+        if mask.shape != tensor.shape:
+            raise ValueError(f"mask shape {mask.shape} differs from tensor shape {tensor.shape}")
+        observed &= mask.astype(bool)
+    data = np.where(observed, tensor, 0).astype(np.float32)
+    if (data < 0).any():
+        raise ValueError(f"NTF needs non-negative data; {int((data < 0).sum())} entries are < 0 "
+                         "(clip or shift the affinities first)")
+    for axis, name in enumerate(("time point", "worm", "pair")):
+        empty = ~observed.any(axis=tuple(a for a in range(3) if a != axis))
+        if empty.any():
+            raise ValueError(
+                f"{int(empty.sum())} {name}(s) of {tensor.shape[axis]} have no observed entry "
+                f"(all-NaN, e.g. index {int(np.flatnonzero(empty)[0])}); drop them before the "
+                "fit (build_tensor drops all-NaN pairs and time points)")
+    if not data.any():
+        raise ValueError("the tensor is all zero: nothing to factorize")
+    if rank is not None:
+        check_rank(tensor.shape, rank, int(observed.sum()))
+    return data, (None if observed.all() else observed)
+
+
+def check_rank(shape: tuple[int, int, int], rank: int, n_observed: int | None = None) -> None:
+    """Raise ValueError if ``rank`` is larger than the data support: fewer than 2 worms,
+    ``rank > min(T, P)``, or more free parameters than observed entries."""
+    n_time, n_worms, n_pairs = shape
+    if rank < 1:
+        raise ValueError(f"rank must be >= 1, got {rank}")
+    if n_worms < 2:
+        raise ValueError(f"NTF needs at least 2 worms for a worm factor, got {n_worms}; "
+                         "add worms or use a matrix factorization of one worm")
+    if rank > min(n_time, n_pairs):
+        raise ValueError(f"rank {rank} exceeds min(time points, pairs) = {min(n_time, n_pairs)} "
+                         f"of the tensor {shape}: lower the rank or add neurons/time")
+    n_params = rank * (n_time + n_worms + n_pairs)
+    if n_observed is not None and n_observed < 2 * n_params:
+        raise ValueError(f"rank {rank} has {n_params} parameters but only {n_observed} observed "
+                         "entries (need >= 2x): lower the rank or add worms")
+
+
+# ---------------------------------------------------------------------------------------------
+# kernels
+
+
+@numba.njit(cache=True)
+def _hals_update(factor, mttkrp, gram, bounds, sweeps):
+    """In-place HALS column updates of ``factor`` (I, K) for independent blocks of columns.
+
+    ``bounds`` (n_blocks + 1,) are the block column offsets; ``gram`` (K, K) is only read
+    inside each block. Serial: it costs I * K * R per sweep, small next to the MTTKRPs, and
+    thread start-up dominates at these sizes on a loaded machine.
+    """
+    n_rows = factor.shape[0]
+    for k in range(bounds.size - 1):
+        lo, hi = bounds[k], bounds[k + 1]
+        for _ in range(sweeps):
+            for r in range(lo, hi):
+                g = gram[r, r]
+                if g <= 0.0:
+                    continue
+                for i in range(n_rows):
+                    acc = mttkrp[i, r]
+                    for q in range(lo, hi):
+                        acc -= factor[i, q] * gram[q, r]
+                    value = factor[i, r] + acc / g
+                    factor[i, r] = value if value > 1e-12 else 1e-12
+
+
+@numba.njit(cache=True)
+def _impute(data, mask, estimate, filled):
+    """Copy ``estimate`` into ``filled`` where ``mask`` is False; return the squared error of
+    ``estimate`` on observed entries. 2-D (rows, cols) views."""
+    total = 0.0
+    for i in range(data.shape[0]):
+        total += _impute_row(data[i], mask[i], estimate[i], filled[i])
+    return total
+
+
+@numba.njit(cache=True, fastmath=True)
+def _impute_row(data, mask, estimate, filled):
+    total = 0.0
+    for j in range(data.size):  # branch-free so that it vectorizes
+        observed = mask[j]
+        d = np.float64(data[j]) - np.float64(estimate[j])
+        total += d * d * observed
+        filled[j] = data[j] if observed else estimate[j]
+    return total
+
+
+def _khatri_rao(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Column-wise Khatri-Rao product: row ``i * len(v) + j`` is ``u[i] * v[j]``."""
+    return (u[:, None, :] * v[None, :, :]).reshape(-1, u.shape[1])
+
+
+def _mttkrp(data: np.ndarray, factors: list[np.ndarray], mode: int) -> np.ndarray:
+    """Matricized tensor times Khatri-Rao product of the other two factors, (I_mode, K)."""
+    n_time, n_worms, n_pairs = data.shape
+    a, b, c = factors
+    if mode == 0:
+        return data.reshape(n_time, n_worms * n_pairs) @ _khatri_rao(b, c)
+    if mode == 2:
+        return data.reshape(n_time * n_worms, n_pairs).T @ _khatri_rao(a, b)
+    partial = (data.reshape(n_time * n_worms, n_pairs) @ c).reshape(n_time, n_worms, -1)
+    return np.einsum("twk,tk->wk", partial, a)
+
+
+# ---------------------------------------------------------------------------------------------
+# the fitting routine
+
+
+def random_factors(shape, rank: int, rng: np.random.Generator, scale: float) -> list[np.ndarray]:
+    """Uniform random non-negative factors whose reconstruction has norm ``scale``."""
+    factors = [rng.random((n, rank), dtype=np.float32) for n in shape]
+    norm = np.sqrt(_gram_product(factors).sum())
+    factor_scale = np.float32((scale / max(norm, 1e-30)) ** (1 / 3))
+    return [f * factor_scale for f in factors]
+
+
+def _gram_product(factors, skip=None):
+    out = None
+    for n, f in enumerate(factors):
+        if n != skip:
+            g = f.T.astype(np.float64) @ f.astype(np.float64)
+            out = g if out is None else out * g
+    return out
+
+
+def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: int = 0,
+            max_iter: int = 500, tol: float = 1e-6, min_iter: int = 5, sweeps: int = 3,
+            init: list[list[np.ndarray]] | None = None, fixed_modes=(),
+            check: bool = True) -> list[CPFit]:
+    """Fit one non-negative CP decomposition per entry of ``ranks`` (random starts batched).
+
+    Parameters
+    ----------
+    tensor : (T, W, P) non-negative data; NaN entries are missing.
+    ranks : int or sequence of ints, one start per entry (``[6] * 4`` gives 4 starts of
+        rank 6; ``range(2, 11)`` a sweep with one start per rank).
+    mask : optional (T, W, P) bool, True where observed (combined with ``isfinite``).
+    seed : start ``k`` uses ``default_rng([seed, k])``.
+    max_iter, tol, min_iter : stop a start when its relative error improves by < ``tol``.
+    sweeps : HALS sweeps over the columns per mode and iteration.
+    init : optional initial factors per start (overrides the random init).
+    fixed_modes : modes (0 time, 1 worm, 2 pair) kept at their initial values.
+
+    Returns
+    -------
+    list of :class:`CPFit`, in the order of ``ranks``.
+    """
+    ranks = [int(ranks)] if np.isscalar(ranks) else [int(r) for r in ranks]
+    if check:
+        data, observed = prepare_tensor(tensor, mask, max(ranks))
+    else:  # already prepared: zeros at missing entries, mask None when fully observed
+        data, observed = tensor, mask
+    norm = float(np.sqrt(np.sum(data.astype(np.float64) ** 2)))
+    if init is None:
+        init = [random_factors(data.shape, r, np.random.default_rng([seed, k]), norm)
+                for k, r in enumerate(ranks)]
+    if observed is None:
+        return _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes)
+    return [_fit_masked(data, observed, ranks[k], init[k], k, max_iter, tol, min_iter, sweeps,
+                        fixed_modes) for k in range(len(ranks))]
+
+
+def _updates(data, factors, bounds, sweeps, fixed_modes):
+    """One HALS pass over the free modes; returns (last mode, its MTTKRP) for the error."""
+    mode, mttkrp = None, None
+    for mode in (m for m in range(3) if m not in fixed_modes):
+        mttkrp = _mttkrp(data, factors, mode)
+        gram = _gram_product(factors, skip=mode) * _block_mask(bounds)
+        _hals_update(factors[mode], mttkrp, gram, bounds, sweeps)
+    return mode, mttkrp
+
+
+def _block_mask(bounds):
+    width = bounds[-1]
+    block = np.zeros((width, width))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        block[lo:hi, lo:hi] = 1.0
+    return block
+
+
+def _rebalance(factors):
+    """Give the three factors of every component the same column norm (numerical hygiene)."""
+    norms = np.stack([np.linalg.norm(f, axis=0) for f in factors])
+    norms = np.maximum(norms, 1e-30)
+    target = np.prod(norms, axis=0) ** (1 / 3)
+    for f, n in zip(factors, norms):
+        f *= (target / n).astype(np.float32)
+
+
+def _finish(factors, error, converged, start, fixed_modes):
+    """Unit-norm columns and weights; components sorted by weight unless modes were fixed."""
+    norms = np.stack([np.linalg.norm(f.astype(np.float64), axis=0) for f in factors])
+    weights = np.prod(norms, axis=0)
+    unit = [(f / np.maximum(n, 1e-30)).astype(np.float32) for f, n in zip(factors, norms)]
+    order = np.argsort(-weights, kind="stable") if not fixed_modes else np.arange(weights.size)
+    return CPFit([u[:, order] for u in unit], weights[order], np.asarray(error), converged, start)
+
+
+def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes):
+    """Fully observed tensor: all starts in one wide factorization, converged ones removed."""
+    active = list(range(len(ranks)))
+    per_start = {k: [f.astype(np.float32).copy() for f in init[k]] for k in active}
+    errors = {k: [] for k in active}
+    results: dict[int, CPFit] = {}
+    norm2 = norm**2
+    for iteration in range(max_iter):
+        bounds = np.concatenate([[0], np.cumsum([ranks[k] for k in active])]).astype(np.int64)
+        factors = [np.ascontiguousarray(np.concatenate([per_start[k][m] for k in active], axis=1))
+                   for m in range(3)]
+        last_mode, last = _updates(data, factors, bounds, sweeps, fixed_modes)
+        inner = (last.astype(np.float64) * factors[last_mode]).sum(axis=0)
+        grams = _gram_product(factors)
+        still = []
+        for b, k in enumerate(active):
+            lo, hi = bounds[b], bounds[b + 1]
+            fit2 = norm2 - 2 * inner[lo:hi].sum() + grams[lo:hi, lo:hi].sum()
+            errors[k].append(np.sqrt(max(fit2, 0.0) / norm2))
+            per_start[k] = [f[:, lo:hi] for f in factors]
+            if not fixed_modes:
+                _rebalance(per_start[k])
+            done = iteration + 1 >= min_iter and len(errors[k]) > 1 and (
+                errors[k][-2] - errors[k][-1] < tol)
+            if done or iteration + 1 == max_iter:
+                results[k] = _finish(per_start[k], errors[k], done, k, fixed_modes)
+            else:
+                still.append(k)
+        active = still
+        if not active:
+            break
+    return [results[k] for k in range(len(ranks))]
+
+
+def _fit_masked(data, observed, rank, init, start, max_iter, tol, min_iter, sweeps, fixed_modes):
+    """Tensor with missing entries: EM imputation from the current reconstruction."""
+    factors = [f.astype(np.float32).copy() for f in init]
+    bounds = np.array([0, rank], dtype=np.int64)
+    filled = data.copy()
+    obs_norm2 = float(np.sum(data.astype(np.float64) ** 2))
+    data2 = data.reshape(data.shape[0], -1)
+    mask2 = observed.reshape(data.shape[0], -1)
+    filled2 = filled.reshape(data.shape[0], -1)
+    _reconstruct_and_impute(factors, data2, mask2, filled2)
+    errors = []
+    converged = False
+    for iteration in range(max_iter):
+        _updates(filled, factors, bounds, sweeps, fixed_modes)
+        if not fixed_modes:
+            _rebalance(factors)
+        sq = _reconstruct_and_impute(factors, data2, mask2, filled2)
+        errors.append(np.sqrt(sq / obs_norm2))
+        if iteration + 1 >= min_iter and len(errors) > 1 and errors[-2] - errors[-1] < tol:
+            converged = True
+            break
+    return _finish(factors, errors, converged, start, fixed_modes)
+
+
+def _reconstruct_and_impute(factors, data2, mask2, filled2):
+    a, b, c = factors
+    kr_t = np.ascontiguousarray(_khatri_rao(b, c).T)
+    rows = max(1, _CHUNK_ENTRIES // max(kr_t.shape[1], 1))
+    total = 0.0
+    for lo in range(0, data2.shape[0], rows):
+        estimate = a[lo:lo + rows] @ kr_t
+        total += _impute(data2[lo:lo + rows], mask2[lo:lo + rows], estimate, filled2[lo:lo + rows])
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# scikit-learn style estimator
+
+
+class NonNegativeCP(BaseEstimator):
+    """Masked non-negative CP decomposition with several random starts (best one kept).
+
+    ``fit(X)`` on a (time, worm, pair) tensor (NaN = missing) learns ``time_factor_`` (T, R),
+    ``worm_factor_`` (W, R) and ``pair_factor_`` (P, R). Convention: time and pair factors
+    have unit-norm columns and the worm factor carries each component's amplitude, so that
+    ``transform`` (the atlas "mapping mode") gives comparable loadings for new worms:
+    ``transform(X_new)`` fits only the worm loadings of new worms, (W_new, R), with the time
+    and pair factors fixed.
+
+    Parameters
+    ----------
+    rank : number of components.
+    n_starts : random starts; the lowest final error wins.
+    max_iter, tol, min_iter, sweeps : see :func:`fit_ncp`.
+    random_state : int seed.
+    """
+
+    def __init__(self, rank: int = 5, n_starts: int = 4, max_iter: int = 500, tol: float = 1e-6,
+                 min_iter: int = 5, sweeps: int = 3, random_state: int = 0):
+        self.rank = rank
+        self.n_starts = n_starts
+        self.max_iter = max_iter
+        self.tol = tol
+        self.min_iter = min_iter
+        self.sweeps = sweeps
+        self.random_state = random_state
+
+    def _options(self):
+        return dict(max_iter=self.max_iter, tol=self.tol, min_iter=self.min_iter,
+                    sweeps=self.sweeps)
+
+    def fit(self, X, y=None, mask=None):
+        """Fit on ``X`` (T, W, P); ``mask`` optional (True = observed)."""
+        if self.n_starts < 1:
+            raise ValueError(f"n_starts must be >= 1, got {self.n_starts}")
+        fits = fit_ncp(X, [self.rank] * self.n_starts, mask, seed=self.random_state,
+                       **self._options())
+        self.fits_ = sorted(fits, key=lambda f: f.final_error)
+        best = self.fits_[0]
+        self.time_factor_, worm, self.pair_factor_ = best.factors
+        self.worm_factor_ = (worm * best.weights).astype(np.float32)
+        self.error_ = best.error
+        self.cp_tensor_ = best.to_cptensor()
+        log.info("NTF rank %d: best of %d starts, relative error %.4f after %d iterations",
+                 self.rank, self.n_starts, best.final_error, best.error.size)
+        return self
+
+    def transform(self, X, mask=None):
+        """Worm loadings (W_new, R) of new worms ``X`` (T, W_new, P), time and pair fixed."""
+        X = np.asarray(X)
+        if X.ndim != 3 or X.shape[0] != self.time_factor_.shape[0] or \
+                X.shape[2] != self.pair_factor_.shape[0]:
+            raise ValueError(f"transform needs (time, worm, pair) = (" 
+                             f"{self.time_factor_.shape[0]}, W, {self.pair_factor_.shape[0]}), "
+                             f"got {X.shape}")
+        data, observed = prepare_tensor(X, mask)
+        rng = np.random.default_rng(self.random_state)
+        scale = float(np.sqrt((data.astype(np.float64) ** 2).sum()))
+        worm = random_factors((data.shape[1],), self.rank, rng, scale)[0]
+        init = [[self.time_factor_.copy(), worm, self.pair_factor_.copy()]]
+        fit = fit_ncp(data, [self.rank], observed, seed=self.random_state, init=init,
+                      fixed_modes=(0, 2), check=False, **self._options())[0]
+        # the fixed factors have unit columns, so the weights are the worm loadings' norms
+        return (fit.factors[1] * fit.weights).astype(np.float32)
+
+    def fit_transform(self, X, y=None, mask=None):
+        return self.fit(X, mask=mask).worm_factor_
+
+    def inverse_transform(self, worm_factor):
+        """(T, W, P) reconstruction from worm loadings (W, R)."""
+        return np.einsum("tr,wr,pr->twp", self.time_factor_, worm_factor, self.pair_factor_)

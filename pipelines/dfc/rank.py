@@ -1,0 +1,192 @@
+"""Rank selection for the NTF: sweep, factor similarity across starts, held-out error, and the
+flat "baseline" component.
+
+Rule (reference spec ``dynamic-connectome.md`` §3): among the swept ranks keep the smallest R
+whose best error is within ``plateau_tol`` (relative) of the lowest error of the sweep, whose
+starts agree (mean similarity of every start to the best one >= ``min_similarity``), and whose
+held-out error is within ``heldout_tol`` of the lowest held-out error. Held-out entries are
+whole (worm, pair) fibres, so a held-out pair's time course in a worm must be predicted from
+other worms and pairs, which is not possible by temporal interpolation.
+
+A component whose three factors are all nearly constant (coefficient of variation below
+``baseline_cv``) is the non-negative noise floor, not a motif: it is flagged, never presented
+as a motif.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from scipy.optimize import linear_sum_assignment
+
+from pipelines.common import get_logger
+
+from .ntf import CPFit, fit_ncp, prepare_tensor
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RankSettings:
+    """Sweep and selection settings (config keys under ``dfc.ntf``)."""
+
+    ranks: tuple[int, ...] = tuple(range(2, 11))
+    n_starts: int = 4
+    heldout_fraction: float = 0.1
+    plateau_tol: float = 0.01
+    min_similarity: float = 0.9
+    heldout_tol: float = 0.01
+    baseline_cv: float = 0.1
+    max_iter: int = 500
+    tol: float = 1e-6
+
+
+def factor_similarity(a: CPFit, b: CPFit) -> tuple[float, np.ndarray]:
+    """Similarity of two CP fits as in tensortools ``kruskal_align``.
+
+    Component similarity is the product over the three modes of the cosine between unit
+    factor columns (in [0, 1] for non-negative factors); components are matched one-to-one by
+    the Hungarian algorithm; the score is the mean matched similarity over the larger rank
+    (unmatched components count 0).
+
+    Returns
+    -------
+    score : float in [0, 1].
+    match : (min(R_a, R_b), 2) int array of matched component indices (a, b).
+    """
+    sim = np.ones((a.rank, b.rank))
+    for fa, fb in zip(a.factors, b.factors):
+        sim *= _unit(fa).T @ _unit(fb)
+    rows, cols = linear_sum_assignment(-sim)
+    return float(sim[rows, cols].sum() / max(a.rank, b.rank)), np.stack([rows, cols], axis=1)
+
+
+def _unit(f: np.ndarray) -> np.ndarray:
+    f = f.astype(np.float64)
+    return f / np.maximum(np.linalg.norm(f, axis=0), 1e-30)
+
+
+def factor_cv(fit: CPFit) -> np.ndarray:
+    """(3, R) coefficient of variation (SD / mean) of each factor column."""
+    return np.stack([f.std(axis=0) / np.maximum(f.mean(axis=0), 1e-30) for f in fit.factors])
+
+
+def baseline_components(fit: CPFit, max_cv: float = 0.1) -> np.ndarray:
+    """(R,) bool: components whose factors are nearly constant in all three modes."""
+    return (factor_cv(fit) < max_cv).all(axis=0)
+
+
+def heldout_fibres(observed: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """(W, P) bool: a random ``fraction`` of the observed (worm, pair) fibres, chosen so that
+    every worm and every pair keeps at least one observed fibre."""
+    fibres = observed.any(axis=0)
+    candidates = np.argwhere(fibres)
+    pick = rng.random(len(candidates)) < fraction
+    held = np.zeros_like(fibres)
+    held[tuple(candidates[pick].T)] = True
+    for axis in (0, 1):  # give back fibres of worms/pairs that would lose all of theirs
+        left = (fibres & ~held).any(axis=1 - axis)
+        for k in np.flatnonzero(~left & fibres.any(axis=1 - axis)):
+            index = (k, slice(None)) if axis == 0 else (slice(None), k)
+            held[index] = False
+    return held
+
+
+def heldout_error(data: np.ndarray, held: np.ndarray, fit: CPFit) -> float:
+    """Relative error of ``fit`` on held-out entries ``held`` (T, W, P) bool."""
+    estimate = fit.reconstruct()
+    residual = np.where(held, data - estimate, 0.0).astype(np.float64)
+    target = np.where(held, data, 0.0).astype(np.float64)
+    return float(np.sqrt((residual**2).sum() / max((target**2).sum(), 1e-30)))
+
+
+def rank_sweep(tensor: np.ndarray, settings: RankSettings = RankSettings(),
+               mask: np.ndarray | None = None, seed: int = 0) -> tuple[xr.Dataset, dict[int, CPFit]]:
+    """Fit every rank of ``settings.ranks`` with ``n_starts`` starts and collect the evidence.
+
+    Parameters
+    ----------
+    tensor : (T, W, P) non-negative, NaN = missing.
+    mask : optional (T, W, P) bool, True = observed.
+
+    Returns
+    -------
+    evidence : Dataset on dims ``rank`` and ``start``: ``error`` (rank, start) final relative
+        error of every start, ``n_iter`` (rank, start), ``best_error`` (rank),
+        ``similarity`` (rank) mean similarity of the other starts to the best,
+        ``heldout_error`` (rank), ``n_baseline`` (rank) baseline components of the best fit;
+        attrs ``selected_rank``, ``reason``.
+    best : rank -> best :class:`CPFit` on the full tensor.
+    """
+    ranks = sorted(set(int(r) for r in settings.ranks))
+    data, observed = prepare_tensor(tensor, mask, max(ranks))
+    options = dict(max_iter=settings.max_iter, tol=settings.tol, check=False)
+    plan = [r for r in ranks for _ in range(settings.n_starts)]
+    log.info("rank sweep: ranks %s x %d starts on a %s tensor", ranks, settings.n_starts,
+             data.shape)
+    fits = fit_ncp(data, plan, observed, seed=seed, **options)
+    by_rank = {r: [f for f, p in zip(fits, plan) if p == r] for r in ranks}
+    best = {r: min(fs, key=lambda f: f.final_error) for r, fs in by_rank.items()}
+
+    rng = np.random.default_rng([seed, 1])
+    full = np.ones(data.shape, bool) if observed is None else observed
+    held = heldout_fibres(full, settings.heldout_fraction, rng)[None] & full
+    train = full & ~held
+    heldout = []
+    for r in ranks:
+        # a fresh random start: warm-starting from the full fit would leak the held-out data
+        fit = fit_ncp(data, [r], train, seed=seed + 7919, **options)[0] if held.any() else None
+        heldout.append(np.nan if fit is None else heldout_error(data, held, fit))
+        log.info("rank %d: best error %.4f, held-out error %.4f", r, best[r].final_error,
+                 heldout[-1])
+
+    evidence = xr.Dataset(
+        {
+            "error": (("rank", "start"), [[f.final_error for f in by_rank[r]] for r in ranks]),
+            "n_iter": (("rank", "start"), [[f.error.size for f in by_rank[r]] for r in ranks]),
+            "best_error": ("rank", [best[r].final_error for r in ranks]),
+            "similarity": ("rank", [_mean_similarity(best[r], by_rank[r]) for r in ranks]),
+            "heldout_error": ("rank", heldout),
+            "n_baseline": ("rank", [int(baseline_components(best[r], settings.baseline_cv).sum())
+                                    for r in ranks]),
+        },
+        coords={"rank": ranks, "start": np.arange(settings.n_starts)},
+    )
+    selected, reason = select_rank(evidence, settings)
+    evidence.attrs.update(selected_rank=selected, reason=reason)
+    log.info("rank selection: %d (%s)", selected, reason)
+    return evidence, best
+
+
+def _mean_similarity(best: CPFit, fits: list[CPFit]) -> float:
+    others = [f for f in fits if f is not best]
+    if not others:
+        return np.nan
+    return float(np.mean([factor_similarity(best, f)[0] for f in others]))
+
+
+def select_rank(evidence: xr.Dataset, settings: RankSettings = RankSettings()) -> tuple[int, str]:
+    """Apply the selection rule to sweep evidence; return (rank, human-readable reason)."""
+    ranks = evidence["rank"].values
+    error = evidence["best_error"].values
+    similarity = evidence["similarity"].values
+    heldout = evidence["heldout_error"].values
+    plateau = error <= error.min() * (1 + settings.plateau_tol)
+    stable = ~(similarity < settings.min_similarity)  # NaN (one start) counts as stable
+    if np.isfinite(heldout).any():
+        predictive = heldout <= np.nanmin(heldout) * (1 + settings.heldout_tol)
+    else:
+        predictive = np.ones(ranks.size, bool)
+    criteria = (f"error within {settings.plateau_tol:.0%} of the lowest ({error.min():.4f}), "
+                f"similarity across starts >= {settings.min_similarity}, held-out error within "
+                f"{settings.heldout_tol:.0%} of the lowest ({np.nanmin(heldout) if np.isfinite(heldout).any() else np.nan:.4f})")
+    for ok, why in ((plateau & stable & predictive, "smallest rank meeting all criteria: "),
+                    (plateau & predictive, "no rank had stable factors; smallest rank on the "
+                     "error plateau with good held-out error: "),
+                    (plateau, "smallest rank on the error plateau (held-out and similarity "
+                     "criteria not met): ")):
+        if ok.any():
+            return int(ranks[np.flatnonzero(ok)[0]]), why + criteria
+    return int(ranks[np.argmin(error)]), "lowest error"

@@ -1,0 +1,15 @@
+"""Rule dfc_affinity: one homogenized batch -> its pairwise affinities."""
+
+from pipelines.common import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from pipelines.dfc.pipeline import run_affinity  # noqa: E402
+
+run_affinity(
+    snakemake.input.batch,
+    snakemake.output.affinity,
+    snakemake.params.affinity,
+    snakemake.params.time_bin,
+    snakemake.params.seed,
+)
