@@ -13,7 +13,13 @@ from hypothesis.extra.numpy import arrays
 
 from pipelines.common import NEURON_INDEX, NEURONS, ConfigError, InputError
 from pipelines.common.config import validate_config
-from pipelines.connectome import neuron_table, read_edge_list, read_source
+from pipelines.connectome import (
+    graph_of_source,
+    load_graph,
+    neuron_table,
+    read_edge_list,
+    read_source,
+)
 from pipelines.connectome.build import (
     assemble,
     build_connectomes,
@@ -297,6 +303,16 @@ def test_graphs_from_store(small_store, tmp_path):
     assert {"weight", "n_agree", "n_sources", "spread", "sign"} <= set(edge)
     cook = dataset_graph(store, "cook2019", "chemical")
     assert cook.number_of_edges() == 3707
+
+
+def test_networkx_helpers(small_store, tmp_path):
+    folder, _ = small_store
+    gap = load_graph("witvliet2021_8", "gap", folder / "connectomes.nc")
+    direct = graph_of_source("witvliet2021_8", "gap")
+    assert not gap.is_directed() and set(gap.edges) == set(direct.edges)
+    assert gap.edges["AVAL", "AVAR"]["weight"] == direct.edges["AVAL", "AVAR"]["weight"]
+    with pytest.raises(InputError, match="run `snakemake connectomes` first"):
+        load_graph("cook2019", "gap", tmp_path / "absent.nc")
 
 
 def test_assemble_needs_a_consensus_source():

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pipelines.common import NEURONS, InputError, atomic_path
+from pipelines.common import InputError, atomic_path
+
+from .sources import FUNCTIONAL_SOURCES
 
 NODE_COLUMNS = ("class", "type", "neurotransmitter", "x", "y", "z")
 EDGE_EXTRAS = ("n_agree", "n_sources", "spread")
@@ -106,7 +108,7 @@ def dataset_graph(store: xr.Dataset, source: str, layer: str) -> nx.Graph:
         raise KeyError(f"source '{source}' not in the store; have {list(store['source'].values)}")
     table = neuron_frame(store)
     edge_attrs = {}
-    if layer == "chemical" and "sign" in store:
+    if layer == "chemical" and "sign" in store and source not in FUNCTIONAL_SOURCES:
         edge_attrs["sign"] = store["sign"]
     if source == "consensus":
         edge_attrs.update({k: store[k].sel(layer=layer) for k in EDGE_EXTRAS if k in store})
@@ -161,14 +163,3 @@ def graph_of_source(source, layer: str = "chemical", sheet=None) -> nx.Graph:
             "citation": citation(weight.attrs["source"]),
         },
     )
-
-
-__all__ = [
-    "NEURONS",
-    "dataset_graph",
-    "graph_of_source",
-    "load_graph",
-    "read_graphml",
-    "to_networkx",
-    "write_graphml",
-]
