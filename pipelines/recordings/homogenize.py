@@ -35,7 +35,7 @@ from pipelines.common.provenance import provenance_attrs
 from . import normalize as normalize_mod
 from . import smooth as smooth_mod
 from .labels import standardize_labels
-from .readers import input_files, read_file
+from .readers import input_files, read_files
 from .resample import native_dt, resample, time_grid
 from .worm import BEHAVIOURS, WormRecording
 
@@ -236,12 +236,8 @@ def build_batch(fmt: str, files: list[str | os.PathLike], out: str | os.PathLike
 
     Nothing is written when any file fails (:class:`InputError` names the file).
     """
-    options = {"labels": labels} if labels and fmt in ("flavell-h5", "simulated") else {}
-    if fmt == "hf" and sources is not None:
-        options["sources"] = sources
-    recordings = [w for f in files for w in read_file(fmt, f, worms=worms, **options)]
-    for r in recordings:
-        r.source = r.source or source or ""
+    recordings = read_files(fmt, files, worms=worms, labels=labels, sources=sources,
+                            source=source)
     worm_ids = [r.worm for r in recordings]
     if len(set(worm_ids)) != len(worm_ids):
         raise InputError(files[0], f"duplicate worm ids in batch: {sorted(worm_ids)}")

@@ -76,6 +76,22 @@ def read_file(fmt: str, path: str | os.PathLike, worms: list[str] | None = None,
     return [r.validate() for r in kept]
 
 
+def read_files(fmt: str, files, *, worms: list[str] | None = None, labels: str | None = None,
+               sources: list[str] | None = None, source: str | None = None
+               ) -> list[WormRecording]:
+    """Read several files of one format (format-specific options applied where they exist);
+    worms without a source name get ``source``."""
+    options = {}
+    if labels and fmt in ("flavell-h5", "simulated"):
+        options["labels"] = labels
+    if sources is not None and fmt == "hf":
+        options["sources"] = sources
+    recordings = [w for f in files for w in read_file(fmt, f, worms=worms, **options)]
+    for recording in recordings:
+        recording.source = recording.source or source or ""
+    return recordings
+
+
 def _reader(fmt: str):
     if fmt not in READERS:
         raise ValueError(f"unknown recording format '{fmt}' (choose from {', '.join(READERS)})")
