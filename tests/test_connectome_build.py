@@ -138,9 +138,13 @@ def test_edge_list(tmp_path):
     assert weight.sel(layer="gap", pre="AVAL", post="AVAR") == 3  # both directions: mean
     assert weight.sel(layer="gap", pre="AVBL", post="RIML") == 1  # mirrored
     assert np.isfinite(weight.values).all()
-    partial = read_edge_list(path, covered=["AVAL", "AVAR", "AVBL"])
-    assert np.isnan(partial.sel(pre="RIML").values).all()
+    partial = read_edge_list(path, covered=["AVAL", "AVAR", "AVBL", "RIML"])
+    assert np.isnan(partial.sel(pre="VD9").values).all()
+    assert partial.sel(layer="gap", pre="VD9", post="AVAL").isnull()
+    assert partial.sel(layer="chemical", pre="RIML", post="AVAL") == 0
     assert partial.sel(layer="chemical", pre="AVAL", post="AVBL") == 3
+    with pytest.raises(InputError, match="missing from 'covered'.*'AVAR', 'RIML'"):
+        read_edge_list(path, covered=["AVAL", "AVBL"])
 
 
 @pytest.mark.parametrize(

@@ -314,6 +314,14 @@ def read_edge_list(path: str | os.PathLike, name: str = "user", covered=None) ->
         unknown = sorted(set(covered) - set(NEURONS))
         if unknown:
             raise InputError(path, f"'covered' lists non-canonical labels {unknown[:10]}")
+        listed = set(pre[known]) | set(post[known])
+        outside = sorted(listed - set(covered))
+        if outside:
+            raise InputError(
+                path,
+                f"edges touch neurons missing from 'covered': {outside[:10]}; "
+                "add them to 'covered' or leave 'covered' empty",
+            )
     weight = from_matrices(name, NEURONS, matrices["chemical"], matrices["gap"], covered)
     weight.attrs.update(kind="user", file=str(path))
     return weight
