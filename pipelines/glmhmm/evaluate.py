@@ -1,0 +1,138 @@
+"""Metrics of fitted switching GLMs: states vs truth and behaviour, prediction, connectivity."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import (
+    adjusted_rand_score,
+    balanced_accuracy_score,
+    normalized_mutual_info_score,
+    roc_auc_score,
+)
+
+__all__ = [
+    "state_agreement",
+    "state_behaviour",
+    "one_step_r2",
+    "copy_last",
+    "connectivity_auroc",
+    "anatomical_adjacency",
+]
+
+
+def state_agreement(truth: np.ndarray, labels: np.ndarray) -> dict:
+    """Hungarian-matched accuracy, NMI and ARI of decoded vs planted states (1-D int arrays).
+
+    Returns accuracy, nmi, ari and ``permutation``: fitted state -> matched true state
+    (-1 for fitted states left unmatched when K differs).
+    """
+    truth = np.asarray(truth).ravel()
+    labels = np.asarray(labels).ravel()
+    t_ids, t_idx = np.unique(truth, return_inverse=True)
+    l_ids, l_idx = np.unique(labels, return_inverse=True)
+    counts = np.zeros((l_ids.size, t_ids.size))
+    np.add.at(counts, (l_idx, t_idx), 1)
+    rows, cols = linear_sum_assignment(-counts)
+    permutation = {int(l): -1 for l in l_ids}
+    permutation.update({int(l_ids[r]): int(t_ids[c]) for r, c in zip(rows, cols, strict=True)})
+    return {
+        "accuracy": float(counts[rows, cols].sum() / counts.sum()),
+        "nmi": float(normalized_mutual_info_score(truth, labels)),
+        "ari": float(adjusted_rand_score(truth, labels)),
+        "permutation": permutation,
+    }
+
+
+def state_behaviour(posterior: np.ndarray, reversal: np.ndarray, velocity: np.ndarray) -> dict:
+    """How states relate to reversals and velocity (frames with NaN behaviour are skipped).
+
+    Parameters
+    ----------
+    posterior : (T, K) state probabilities; reversal : (T,) 0/1; velocity : (T,) any unit.
+
+    Returns
+    -------
+    dict with per-state ``reversal_fraction`` and ``mean_velocity`` (K,), ``reversal_auroc``
+    (K,) of each state's probability as a reversal detector, the best state's balanced
+    accuracy (``reversal_balanced_accuracy``: argmax-state == best state), ``velocity_eta2``
+    (share of velocity variance explained by the decoded state) and ``reversal_nmi``.
+    """
+    ok = np.isfinite(reversal) & np.isfinite(velocity)
+    post, rev, vel = posterior[ok], reversal[ok].astype(int), velocity[ok]
+    labels = post.argmax(1)
+    k_states = post.shape[1]
+    occupied = np.array([(labels == k).any() for k in range(k_states)])
+    frac = np.array([rev[labels == k].mean() if occupied[k] else np.nan for k in range(k_states)])
+    mean_vel = np.array([vel[labels == k].mean() if occupied[k] else np.nan for k in range(k_states)])
+    if 0 < rev.sum() < rev.size:
+        auroc = np.array([roc_auc_score(rev, post[:, k]) for k in range(k_states)])
+        best = int(np.nanargmax(frac))
+        bal = float(balanced_accuracy_score(rev, labels == best))
+    else:
+        auroc, bal = np.full(k_states, np.nan), np.nan
+    grand = vel.mean()
+    between = sum((labels == k).sum() * (mean_vel[k] - grand) ** 2 for k in range(k_states) if occupied[k])
+    eta2 = float(between / max(((vel - grand) ** 2).sum(), 1e-12))
+    return {
+        "reversal_fraction": frac,
+        "mean_velocity": mean_vel,
+        "reversal_auroc": auroc,
+        "reversal_balanced_accuracy": bal,
+        "velocity_eta2": eta2,
+        "reversal_nmi": float(normalized_mutual_info_score(rev, labels)),
+    }
+
+
+def copy_last(y: np.ndarray) -> np.ndarray:
+    """Persistence forecast ŷ_t = y_{t-1} (first frame NaN), (T, N)."""
+    out = np.full_like(y, np.nan, dtype=float)
+    out[1:] = y[:-1]
+    return out
+
+
+def one_step_r2(ys, yhats) -> np.ndarray:
+    """Per-neuron R² of one-step predictions pooled over worms, (N,).
+
+    ys, yhats : lists of (T_w, N); frames or neurons NaN in either are skipped. R² uses the
+    pooled mean of the target, so a model no better than the mean scores 0.
+    """
+    y = np.concatenate(ys)
+    yhat = np.concatenate(yhats)
+    ok = np.isfinite(y) & np.isfinite(yhat)
+    r2 = np.full(y.shape[1], np.nan)
+    for i in range(y.shape[1]):
+        t, p = y[ok[:, i], i], yhat[ok[:, i], i]
+        if t.size > 2 and t.var() > 0:
+            r2[i] = 1.0 - np.mean((t - p) ** 2) / t.var()
+    return r2
+
+
+def connectivity_auroc(score: np.ndarray, adjacency: np.ndarray, covered: np.ndarray | None = None) -> float:
+    """AUROC of a (post, pre) connection score (|W0| or P(not none)) against anatomy.
+
+    Off-diagonal pairs only; ``covered`` (post, pre) bool restricts to pairs the anatomy covers.
+    """
+    n = score.shape[0]
+    keep = ~np.eye(n, dtype=bool) & np.isfinite(score)
+    if covered is not None:
+        keep &= covered
+    truth = np.asarray(adjacency, bool)[keep]
+    if truth.all() or not truth.any():
+        return float("nan")
+    return float(roc_auc_score(truth, score[keep]))
+
+
+def anatomical_adjacency(neurons, source: str = "cook2019"):
+    """(post, pre) bool adjacency (chemical or gap) and coverage for the given neuron labels.
+
+    Reads the wiring through ``pipelines.connectome.read_source``.
+    """
+    from pipelines.connectome import read_source
+
+    weight = read_source(source).sel(pre=list(neurons), post=list(neurons))
+    chem = weight.sel(layer="chemical").transpose("post", "pre").values
+    gap = weight.sel(layer="gap").transpose("post", "pre").values
+    covered = np.isfinite(chem)
+    adjacency = (np.nan_to_num(chem) > 0) | (np.nan_to_num(gap) > 0)
+    return adjacency, covered
