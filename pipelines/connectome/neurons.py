@@ -27,7 +27,6 @@ column where it has values.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 import re
@@ -38,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.common import NEURON_INDEX, NEURONS, InputError, get_logger
+
+from .sources import cect_dataset
 
 log = get_logger(__name__)
 
@@ -143,7 +144,7 @@ def _types() -> pd.Series:
 def _wang2024_transmitters() -> dict[str, set[str]]:
     """Transmitters per neuron from the Wang et al. 2024 atlas as parsed by cect (a neuron
     expresses NT when it has an outgoing connection of synclass NT)."""
-    atlas = _cect_dataset("Wang2024HermReader")
+    atlas = cect_dataset("Wang2024HermReader")
     found: dict[str, set[str]] = {}
     for synclass, matrix in atlas.connections.items():
         sends = np.asarray(matrix).any(axis=1)
@@ -179,18 +180,6 @@ def _neurotransmitters() -> pd.DataFrame:
     return pd.DataFrame.from_dict(
         rows, orient="index", columns=["neurotransmitter", "neurotransmitters", "nt_source"]
     )
-
-
-def _cect_dataset(reader: str):
-    """A cect connectome dataset loaded from the cache shipped in the wheel."""
-    try:
-        module = importlib.import_module(f"cect.readers.{reader}")
-    except ImportError as err:
-        raise ImportError(
-            f"cect reader {reader} not importable ({err}); install it with "
-            "`pip install cect` (or `pip install --no-deps cect networkx openpyxl xlrd`)"
-        ) from err
-    return module.get_instance(from_cache=True)
 
 
 def _positions() -> pd.DataFrame:

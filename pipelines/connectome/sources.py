@@ -141,17 +141,22 @@ def from_matrices(
     return weight
 
 
-def read_cect(name: str) -> xr.DataArray:
-    """One cect source (a key of :data:`CECT_READERS`) from the cache in the cect wheel."""
-    reader = CECT_READERS[name]
+def cect_dataset(reader: str):
+    """A cect connectome dataset (``cect.readers.<reader>``) from the cache in the cect wheel."""
     try:
         module = importlib.import_module(f"cect.readers.{reader}")
     except ImportError as err:
         raise ImportError(
-            f"connectome source '{name}' needs the cect package ({err}); install it with "
+            f"cect reader {reader} is not importable ({err}); install cect with "
             "`pip install cect` (or `pip install --no-deps cect networkx openpyxl xlrd`)"
         ) from err
-    dataset = module.get_instance(from_cache=True)
+    return module.get_instance(from_cache=True)
+
+
+def read_cect(name: str) -> xr.DataArray:
+    """One cect source (a key of :data:`CECT_READERS`) on the canonical neurons."""
+    reader = CECT_READERS[name]
+    dataset = cect_dataset(reader)
     connections = dataset.connections
     missing = {"Generic_CS", "Generic_GJ"} - set(connections)
     if missing:
