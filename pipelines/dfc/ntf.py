@@ -14,7 +14,8 @@ hierarchical alternating least squares (HALS, Cichocki & Phan 2009) as in tensor
   and the error is measured on observed entries only.
 
 Convergence: a start stops when its relative error ``||M*(X - Xhat)|| / ||M*X||`` improves by
-less than ``tol`` between iterations (after ``min_iter``), or at ``max_iter``.
+less than ``tol`` per iteration on average over the last 10 iterations (the float32 error
+estimate jitters by ~1e-6; one step is too noisy), after ``min_iter``, or at ``max_iter``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from pipelines.common import get_logger
 log = get_logger(__name__)
 
 _EPS = np.float32(1e-12)
-_CHUNK_ENTRIES = 1 << 22  # entries per reconstruction chunk of the EM imputation
+_CHUNK_ENTRIES = 1 << 22
+_WINDOW = 10  # iterations over which the convergence criterion averages  # entries per reconstruction chunk of the EM imputation
 
 
 @dataclass
@@ -229,7 +231,8 @@ def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: 
         rank 6; ``range(2, 11)`` a sweep with one start per rank).
     mask : optional (T, W, P) bool, True where observed (combined with ``isfinite``).
     seed : start ``k`` uses ``default_rng([seed, k])``.
-    max_iter, tol, min_iter : stop a start when its relative error improves by < ``tol``.
+    max_iter, tol, min_iter : stop a start when its relative error improves by less than
+        ``tol`` per iteration, averaged over the last 10 iterations.
     sweeps : HALS sweeps over the columns per mode and iteration.
     init : optional initial factors per start (overrides the random init).
     fixed_modes : modes (0 time, 1 worm, 2 pair) kept at their initial values.
@@ -289,6 +292,17 @@ def _finish(factors, error, converged, start, fixed_modes):
     return CPFit([u[:, order] for u in unit], weights[order], np.asarray(error), converged, start)
 
 
+def _converged(errors, tol, window=_WINDOW):
+    """Mean improvement per iteration over the last ``window`` iterations below ``tol``.
+
+    A window, not the last step: the float32 error estimate jitters by ~1e-6, and stopping at
+    the first jitter leaves fits stuck on slow stretches ("swamps") of HALS.
+    """
+    if len(errors) <= window:
+        return False
+    return (errors[-window - 1] - errors[-1]) / window < tol
+
+
 def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes):
     """Fully observed tensor: all starts in one wide factorization, converged ones removed."""
     active = list(range(len(ranks)))
@@ -311,8 +325,7 @@ def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed
             per_start[k] = [f[:, lo:hi] for f in factors]
             if not fixed_modes:
                 _rebalance(per_start[k])
-            done = iteration + 1 >= min_iter and len(errors[k]) > 1 and (
-                errors[k][-2] - errors[k][-1] < tol)
+            done = iteration + 1 >= min_iter and _converged(errors[k], tol)
             if done or iteration + 1 == max_iter:
                 results[k] = _finish(per_start[k], errors[k], done, k, fixed_modes)
             else:
@@ -341,7 +354,7 @@ def _fit_masked(data, observed, rank, init, start, max_iter, tol, min_iter, swee
             _rebalance(factors)
         sq = _reconstruct_and_impute(factors, data2, mask2, filled2)
         errors.append(np.sqrt(sq / obs_norm2))
-        if iteration + 1 >= min_iter and len(errors) > 1 and errors[-2] - errors[-1] < tol:
+        if iteration + 1 >= min_iter and _converged(errors, tol):
             converged = True
             break
     return _finish(factors, errors, converged, start, fixed_modes)
