@@ -10,6 +10,7 @@ counted in ``monotone_violations_``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -254,9 +255,10 @@ class SwitchingGLM:
 
     def _em(self, seq, rng, restart):
         params, prior = self._initialize(seq, rng, restart)
-        trace, violations, converged = [], 0, False
+        trace, seconds, violations, converged = [], [], 0, False
         exact = True  # every block is an exact maximiser for the emissions implemented here
         for iteration in range(self.max_iter):
+            start = time.perf_counter()
             ll = emissions.log_likelihood(params.coef, params.noise, seq, self._dof)
             posterior, counts, marginal = forward_backward(params.log_initial, params.log_transition, ll, seq.frames)
             objective = float(marginal.sum()) + self._log_prior(params, prior)
@@ -269,11 +271,12 @@ class SwitchingGLM:
                 break
             trace.append(objective)
             params = self._m_step(seq, posterior, counts, params, prior)
+            seconds.append(time.perf_counter() - start)
         log.info(
             "restart %d: objective %.6g after %d iterations (%s)",
             restart, trace[-1], len(trace), "converged" if converged else "max_iter reached",
         )
-        return params, prior, np.array(trace), violations, converged
+        return params, prior, np.array(trace), violations, converged, np.array(seconds)
 
     # ------------------------------------------------------------------ public API
     def fit(self, worms, recorded=None):
@@ -296,7 +299,8 @@ class SwitchingGLM:
             self.restarts_.append({"restart": restart, "objective": float(result[2][-1]), "n_iter": len(result[2])})
             if best is None or result[2][-1] > best[2][-1]:
                 best = result
-        self.params_, self.prior_, self.objective_, self.monotone_violations_, self.converged_ = best
+        (self.params_, self.prior_, self.objective_, self.monotone_violations_, self.converged_,
+         self.iteration_seconds_) = best
         self.n_neurons_ = seq.n_neurons
         posterior, _, _ = self._posterior(seq)
         self.occupancy_ = occupancy(posterior, seq.frames)
