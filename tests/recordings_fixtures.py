@@ -167,3 +167,24 @@ def write_hub_parquet(path: Path, worms, source="Test2024", dt=0.333) -> Path:
                 "original_max_timesteps": len(t0), "max_timesteps": len(grid)})
     pq.write_table(pa.Table.from_pylist(rows), path)
     return path
+
+
+HUB_README = """---
+configs:
+- config_name: worm_data_short
+  data_files:
+  - split: train
+    path: data/*.parquet
+---
+"""
+
+
+def hub_folder(root):
+    """A local folder laid out like qsimeon/celegans_neural_data: two sources, two shards."""
+    (root / "data").mkdir(parents=True)
+    worms_a = [(*planted(seed=s), ["AVAL", "AVAR", "x", "ALA"]) for s in range(2)]
+    worms_b = [(*planted(n_time=650, seed=9), ["SMDVL", "SMDVR", "RID", "1"])]
+    write_hub_parquet(root / "data" / "shard-0.parquet", worms_a, source="Flavell2023")
+    write_hub_parquet(root / "data" / "shard-1.parquet", worms_b, source="Kato2015")
+    (root / "README.md").write_text(HUB_README)
+    return root

@@ -9,34 +9,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import xarray as xr
-from recordings_fixtures import planted, write_flavell, write_hub_parquet, write_labels_csv
+from recordings_fixtures import hub_folder, planted, write_flavell, write_labels_csv
 
 from pipelines.common import InputError
 from pipelines.recordings import hub
 from pipelines.recordings.export import CONFIG, export_hub
 from pipelines.recordings.homogenize import Settings, SmoothSettings, build_batch
 from pipelines.recordings.readers import read_file
-
-README = """---
-configs:
-- config_name: worm_data_short
-  data_files:
-  - split: train
-    path: data/*.parquet
----
-"""
-
-
-def hub_folder(root):
-    """A local folder laid out like qsimeon/celegans_neural_data: two sources, two shards."""
-    (root / "data").mkdir(parents=True)
-    worms_a = [(*planted(seed=s), ["AVAL", "AVAR", "x", "ALA"]) for s in range(2)]
-    worms_b = [(*planted(n_time=650, seed=9), ["SMDVL", "SMDVR", "RID", "1"])]
-    write_hub_parquet(root / "data" / "shard-0.parquet", worms_a, source="Flavell2023")
-    write_hub_parquet(root / "data" / "shard-1.parquet", worms_b, source="Kato2015")
-    (root / "README.md").write_text(README)
-    return root
-
 
 def test_pull_local_folder_splits_sources(tmp_path):
     folder = hub_folder(tmp_path / "mirror")

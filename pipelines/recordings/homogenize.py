@@ -236,8 +236,12 @@ def build_batch(fmt: str, files: list[str | os.PathLike], out: str | os.PathLike
 
     Nothing is written when any file fails (:class:`InputError` names the file).
     """
-    recordings = read_files(fmt, files, worms=worms, labels=labels, sources=sources,
-                            source=source)
+    try:
+        recordings = read_files(fmt, files, worms=worms, labels=labels, sources=sources,
+                                source=source)
+    except InputError as error:
+        log.error("recording %s: %s", recording, error)  # the job's log names file and problem
+        raise
     worm_ids = [r.worm for r in recordings]
     if len(set(worm_ids)) != len(worm_ids):
         raise InputError(files[0], f"duplicate worm ids in batch: {sorted(worm_ids)}")
