@@ -17,6 +17,7 @@ from pipelines.recordings.export import CONFIG, export_hub
 from pipelines.recordings.homogenize import Settings, SmoothSettings, build_batch
 from pipelines.recordings.readers import read_file
 
+
 def test_pull_local_folder_splits_sources(tmp_path):
     folder = hub_folder(tmp_path / "mirror")
     manifest = hub.pull(str(folder), tmp_path / "out", cache_dir=tmp_path / "cache")
