@@ -31,11 +31,17 @@ closed-form coordinate-ascent update of each connection's ``r`` and strength: a 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
-from scipy.special import gammaln, log_softmax, logsumexp
+from scipy.special import gammaln, log_softmax
 
 from pipelines.common import get_logger
+
+from . import mstep
+from .emissions import history_basis
+from .inference import forward_backward
 
 log = get_logger(__name__)
 
@@ -45,8 +51,11 @@ __all__ = [
     "SpikeGLMEmissions",
     "curvature_bound",
     "design_matrix",
-    "exponential_basis",
+    "SpikeFit",
+    "coupling_labels",
     "fit_single_glm",
+    "fit_spike_glmhmm",
+    "initialize",
     "observation_gradient",
     "observation_log_likelihood",
     "sample_observation",
@@ -59,18 +68,6 @@ PRIORS = ("none", "gaussian", "onehot")
 #: Poisson-sigmoid curvature.
 _POISSON_CURVATURE = 1.0 / (6.0 * np.sqrt(3.0))
 _GRAM_CHUNK = 8192  # frames per chunk of the weighted Gram matrix (memory ~ chunk * D^2)
-
-
-def exponential_basis(n_lags: int = 5) -> np.ndarray:
-    """(lag,) history basis ``exp(-k)``, k = 1..n_lags, normalised to sum 1 (lag 1 first).
-
-    >>> np.round(exponential_basis(), 3)
-    array([0.636, 0.234, 0.086, 0.032, 0.012])
-    """
-    if n_lags < 1:
-        raise ValueError(f"n_lags must be >= 1, got {n_lags}")
-    basis = np.exp(-np.arange(1.0, n_lags + 1.0))
-    return basis / basis.sum()
 
 
 def spike_history(spikes: np.ndarray, basis: np.ndarray) -> np.ndarray:
@@ -88,9 +85,14 @@ def spike_history(spikes: np.ndarray, basis: np.ndarray) -> np.ndarray:
     return history
 
 
-def design_matrix(spikes: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """(trial, time, 1 + neuron) regressors ``[1, h[t]]`` (intercept first)."""
-    history = spike_history(spikes, basis)
+def design_matrix(spikes: np.ndarray, basis: np.ndarray, offset: np.ndarray | float = 0.0) -> np.ndarray:
+    """(trial, time, 1 + neuron) regressors ``[1, h[t] - offset]`` (intercept first).
+
+    Centring the history (``offset`` = its mean) only moves the intercept, but it removes the
+    strong correlation between the non-negative histories and the intercept, which the one-hot
+    prior's mean-field (coordinate-wise) posterior would otherwise turn into overconfidence.
+    """
+    history = spike_history(spikes, basis) - offset
     ones = np.ones(history.shape[:2] + (1,))
     return np.concatenate([ones, history], axis=-1)
 
@@ -305,7 +307,10 @@ class SpikeGLMEmissions:
     n_sweeps : int
         Coordinate-ascent sweeps over the connections per MM step (one-hot only).
     basis : (lag,) array, optional
-        History basis (default: 5-lag exponential).
+        History basis (default: the 5-lag exponential ``emissions.history_basis(5)``).
+    history_offset : (neuron,) array or float
+        Constant subtracted from the history: the drive is ``bias + W (h - history_offset)``
+        (see :func:`design_matrix`; :attr:`intercept` is the bias of the uncentred form).
     ridge : float
         Numerical jitter added to every curvature matrix (a tighter minoriser, not a prior).
 
@@ -340,6 +345,7 @@ class SpikeGLMEmissions:
         strength_sd: float = 0.5,
         n_sweeps: int = 10,
         basis: np.ndarray | None = None,
+        history_offset: np.ndarray | float = 0.0,
         ridge: float = 1e-4,
     ):
         _check_observation(observation)
@@ -354,7 +360,8 @@ class SpikeGLMEmissions:
             raise ValueError(f"weights must be (state, post, pre) = {(n_states, n_neurons, n_neurons)}, got {self.weights.shape}")
         self.observation, self.prior = observation, prior
         self.prior_sd, self.pseudocount, self.ridge = prior_sd, pseudocount, ridge
-        self.basis = exponential_basis() if basis is None else np.asarray(basis, dtype=float)
+        self.basis = history_basis(5) if basis is None else np.asarray(basis, dtype=float)
+        self.history_offset = np.broadcast_to(np.asarray(history_offset, dtype=float), (n_neurons,)).copy()
         if prior == "gaussian":
             self.prior_mean = self.weights.mean(axis=0)
         if prior == "onehot":
@@ -374,6 +381,14 @@ class SpikeGLMEmissions:
     @property
     def n_neurons(self) -> int:
         return self.bias.shape[1]
+
+    @property
+    def intercept(self) -> np.ndarray:
+        """(state, neuron) bias of the uncentred form ``intercept + W h``."""
+        return self.bias - self.weights @ self.history_offset
+
+    def _design(self, spikes):
+        return design_matrix(spikes, self.basis, self.history_offset)
 
     def _theta(self) -> np.ndarray:
         return np.concatenate([self.bias[..., None], self.weights], axis=-1)
@@ -397,7 +412,7 @@ class SpikeGLMEmissions:
         are 0.
         """
         spikes = self._check_spikes(spikes)
-        design = design_matrix(spikes, self.basis)
+        design = self._design(spikes)
         n_trials, n_time = spikes.shape[:2]
         flat = _summed_log_likelihood(design.reshape(n_trials * n_time, -1), spikes.reshape(n_trials * n_time, -1), self._theta(), self.observation)
         ll = flat.reshape(n_trials, n_time, self.n_states)
@@ -418,7 +433,7 @@ class SpikeGLMEmissions:
             Minorise-maximise steps (each never decreases the objective).
         """
         spikes = self._check_spikes(spikes)
-        design, counts, gamma = _as_frames(design_matrix(spikes, self.basis), spikes, mask, posterior)
+        design, counts, gamma = _as_frames(self._design(spikes), spikes, mask, posterior)
         curvature = _curvature_matrices(design, counts, gamma, self.observation, self.ridge)
         for _ in range(n_iter):
             grad = _gradient(design, counts, gamma, self._theta(), self.observation)
@@ -526,3 +541,168 @@ class SpikeGLMEmissions:
 def threshold_types(weights: np.ndarray, threshold: float) -> np.ndarray:
     """int8 ``sign(w)`` where ``|w| > threshold``, else 0."""
     return (np.sign(weights) * (np.abs(weights) > threshold)).astype(np.int8)
+
+
+# ==================================================================== initialisation and EM
+def coupling_labels(spikes: np.ndarray, n_states: int, basis: np.ndarray, seed: int, window: int = 50, stride: int = 10, n_components: int = 10) -> np.ndarray:
+    """(trial, time) initial state labels from k-means on windowed spike-history products.
+
+    States differ by their coupling W, whose sufficient statistic is ``x_t h_t^T``: its mean over
+    a ``window``-bin window (centred spikes times history, N^2 features, every ``stride`` bins)
+    is reduced by PCA and clustered; each bin takes the label of its nearest window centre.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    spikes = np.asarray(spikes, dtype=float)
+    n_trials, n_time, n_neurons = spikes.shape
+    window = min(window, n_time)
+    history = spike_history(spikes, basis)
+    centred = spikes - spikes.mean(axis=(0, 1))
+    starts = np.arange(0, n_time - window + 1, stride)
+    feats = np.empty((n_trials, len(starts), n_neurons * n_neurons))
+    for b in range(n_trials):
+        outer = (centred[b, :, :, None] * history[b, :, None, :]).reshape(n_time, -1)
+        cum = np.concatenate([np.zeros((1, outer.shape[1])), np.cumsum(outer, axis=0)])
+        feats[b] = (cum[starts + window] - cum[starts]) / window
+    flat = feats.reshape(-1, feats.shape[-1])
+    reduced = PCA(min(n_components, *flat.shape), random_state=seed).fit_transform(flat)
+    window_labels = KMeans(n_states, n_init=10, random_state=seed).fit_predict(reduced).reshape(n_trials, -1)
+    centres = starts + window // 2
+    nearest = np.abs(np.arange(n_time)[:, None] - centres[None, :]).argmin(axis=1)
+    return window_labels[:, nearest]
+
+
+def _soft_labels(labels: np.ndarray, n_states: int, confidence: float = 0.9) -> np.ndarray:
+    """(..., state) responsibilities putting ``confidence`` on each label."""
+    if n_states == 1:
+        return np.ones(labels.shape + (1,))
+    soft = np.full(labels.shape + (n_states,), (1.0 - confidence) / (n_states - 1))
+    np.put_along_axis(soft, labels[..., None], confidence, axis=-1)
+    return soft
+
+
+def initialize(spikes: np.ndarray, n_states: int, observation: str = "bernoulli", mask: np.ndarray | None = None, seed: int = 0, basis: np.ndarray | None = None, n_iter: int = 10) -> dict:
+    """Initial emissions, shared by every prior: keyword arguments of :class:`SpikeGLMEmissions`.
+
+    A one-state GLM, then ``n_iter`` unpenalised MM steps per state on the responsibilities of
+    :func:`coupling_labels`: data-driven and never symmetric (unlike the paper code's identical
+    all-zero start of the baselines). Returns ``bias``, ``weights``, ``basis`` and
+    ``history_offset`` (the mean history of the observed bins).
+    """
+    basis = history_basis(5) if basis is None else np.asarray(basis, dtype=float)
+    spikes = np.asarray(spikes)
+    observed = np.ones(spikes.shape[:2], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    offset = spike_history(spikes, basis)[observed].mean(axis=0)
+    design, counts = _as_frames(design_matrix(spikes, basis, offset), spikes, mask)
+    single = fit_single_glm(design, counts, observation)
+    start = {"bias": single[None, :, 0], "weights": single[None, :, 1:], "basis": basis, "history_offset": offset}
+    if n_states == 1:
+        return start
+    labels = coupling_labels(spikes, n_states, basis, seed)
+    start["bias"] = np.repeat(start["bias"], n_states, axis=0)
+    start["weights"] = np.repeat(start["weights"], n_states, axis=0)
+    model = SpikeGLMEmissions(observation=observation, **start)
+    model.m_step(spikes, _soft_labels(labels, n_states), mask, n_iter=n_iter)
+    return start | {"bias": model.bias, "weights": model.weights}
+
+
+@dataclass
+class SpikeFit:
+    """A fitted spike HMM-GLM.
+
+    Attributes
+    ----------
+    emissions : SpikeGLMEmissions
+    log_initial : (state,) ; log_transition : (state, state)
+    objective : (iteration,) log p(train | params) + log prior, per EM iteration (nats)
+    converged : bool ; seconds : float (wall time of the fit, initialisation excluded)
+    """
+
+    emissions: SpikeGLMEmissions
+    log_initial: np.ndarray
+    log_transition: np.ndarray
+    objective: np.ndarray
+    converged: bool
+    seconds: float
+
+    def posterior(self, spikes: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(trial, time, state) state posteriors and (trial,) marginal log-likelihood (nats)."""
+        ll = self.emissions.log_likelihood(spikes, mask)
+        posterior, _, marginal = forward_backward(self.log_initial, self.log_transition, ll, mask)
+        return posterior, marginal
+
+
+def fit_spike_glmhmm(
+    spikes: np.ndarray,
+    n_states: int,
+    prior: str = "none",
+    observation: str = "bernoulli",
+    mask: np.ndarray | None = None,
+    init: dict | None = None,
+    seed: int = 0,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    m_iter: int = 3,
+    stay: float = 0.98,
+    stickiness: float = 10.0,
+    concentration: float = 1.0,
+    prior_options: dict | None = None,
+) -> SpikeFit:
+    """Fit a switching Bernoulli / Poisson GLM by generalised EM.
+
+    Parameters
+    ----------
+    spikes : (trial, time, neuron) counts
+    n_states : int
+    prior : {"none", "gaussian", "onehot"}
+    observation : {"bernoulli", "poisson"}
+    mask : (trial, time) bool, optional; False bins are skipped (history still uses them)
+    init : dict, optional
+        Starting emissions from :func:`initialize` (default: computed with ``seed``); pass the
+        same to every prior for a fair comparison.
+    max_iter, tol : EM iterations and relative-change stopping rule of the objective
+    m_iter : MM steps per M-step
+    stay : initial diagonal of the transition matrix (the paper's 0.98)
+    stickiness, concentration : Dirichlet pseudo-counts of transition rows
+        (:func:`pipelines.glmhmm.mstep.update_transitions`) and of the initial distribution
+    prior_options : keyword arguments of :class:`SpikeGLMEmissions` (``prior_sd``,
+        ``pseudocount``, ``strength_mean``, ``strength_sd``, ``n_sweeps``)
+
+    Returns
+    -------
+    SpikeFit
+    """
+    import time
+
+    spikes = np.asarray(spikes)
+    init = initialize(spikes, n_states, observation, mask, seed) if init is None else init
+    if np.shape(init["weights"])[0] != n_states:
+        raise ValueError(f"init has {np.shape(init['weights'])[0]} states, n_states is {n_states}")
+    start = time.perf_counter()
+    model = SpikeGLMEmissions(observation=observation, prior=prior, **init, **(prior_options or {}))
+    off = (1.0 - stay) / max(n_states - 1, 1)
+    log_transition = np.log(np.where(np.eye(n_states, dtype=bool), stay if n_states > 1 else 1.0, off))
+    log_initial = np.full(n_states, -np.log(n_states))
+    pseudo = mstep.transition_pseudocounts(n_states, concentration, stickiness)
+    trace, converged = [], False
+    for _ in range(max_iter):
+        ll = model.log_likelihood(spikes, mask)
+        posterior, counts, marginal = forward_backward(log_initial, log_transition, ll, mask)
+        objective = (
+            float(marginal.sum())
+            + model.log_prior()
+            + mstep.log_dirichlet(np.exp(log_transition), pseudo)
+            + mstep.log_dirichlet(np.exp(log_initial), np.full(n_states, concentration))
+        )
+        if trace and abs(objective - trace[-1]) < tol * abs(trace[-1]):
+            trace.append(objective)
+            converged = True
+            break
+        trace.append(objective)
+        model.m_step(spikes, posterior, mask, n_iter=m_iter)
+        log_transition = np.log(mstep.update_transitions(counts, concentration, stickiness))
+        log_initial = np.log(mstep.update_initial(posterior[:, 0], concentration))
+    seconds = time.perf_counter() - start
+    log.info("%s %s, %d states: objective %.6g after %d iterations (%.1f s, %s)", observation, prior, n_states, trace[-1], len(trace), seconds, "converged" if converged else "max_iter")
+    return SpikeFit(model, log_initial, log_transition, np.array(trace), converged, seconds)

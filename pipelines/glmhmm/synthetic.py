@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .spikes import OBSERVATIONS, exponential_basis, sample_observation
+from .emissions import history_basis
+from .spikes import OBSERVATIONS, sample_observation
 
 __all__ = [
     "CONNECTION_TYPES",
@@ -211,7 +212,7 @@ def make_synthetic_spikes(
     if min(n_states, n_neurons, n_trials, n_time) < 1:
         raise ValueError("n_states, n_neurons, n_trials and n_time must all be >= 1")
     rng = np.random.default_rng(seed)
-    basis = exponential_basis(n_lags)
+    basis = history_basis(n_lags)
     type_probs, types, weights = sample_connectivity(rng, n_states, n_neurons)
     bias = 0.1 * (rng.random(n_neurons) - 0.5)
     transition = sticky_transition(n_states, stay)
