@@ -1,0 +1,166 @@
+"""Atlas assembly, anatomy comparison, graphs and report on contract-shaped stage outputs."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from pipelines.atlas.build import write_atlas
+from pipelines.atlas.compare import anatomy_overlap, auroc, degree_preserving_shuffle
+from pipelines.atlas.report import SECTIONS
+from pipelines.common.neurons import NEURONS
+
+N = len(NEURONS)
+
+
+def test_auroc_matches_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    label = rng.random(200) < 0.3
+    score = rng.normal(size=200) + label
+    assert auroc(score, label) == pytest.approx(roc_auc_score(label, score))
+
+
+def test_degree_preserving_shuffle_keeps_degrees_and_moves_edges():
+    rng = np.random.default_rng(2)
+    adj = rng.random((60, 60)) < 0.1
+    np.fill_diagonal(adj, False)
+    shuffled = degree_preserving_shuffle(adj, seed=3)
+    assert (shuffled.sum(0) == adj.sum(0)).all() and (shuffled.sum(1) == adj.sum(1)).all()
+    assert not np.diag(shuffled).any()
+    assert (shuffled & adj).sum() < 0.5 * adj.sum()
+
+
+def test_anatomy_overlap_detects_structure_and_not_noise():
+    rng = np.random.default_rng(4)
+    adj = rng.random((80, 80)) < 0.08
+    np.fill_diagonal(adj, False)
+    informative = adj + rng.normal(0, 0.5, adj.shape)
+    noise = rng.normal(size=adj.shape)
+    hit = anatomy_overlap(informative, adj, n_null=10, seed=0)
+    miss = anatomy_overlap(noise, adj, n_null=10, seed=0)
+    assert hit["auroc"] > 0.8 and hit["p_value"] < 0.1
+    assert abs(miss["auroc"] - 0.5) < 0.05 and miss["p_value"] > 0.05
+
+
+def _fake_inputs(tmp_path, n_worms=3, n_time=120, k=3, states=2):
+    rng = np.random.default_rng(0)
+    worms = [f"worm{i:02d}" for i in range(n_worms)]
+    time = np.arange(n_time) * 0.5
+    calcium = rng.normal(size=(n_worms, N, n_time)).astype("float32")
+    recorded = rng.random((n_worms, N)) < 0.4
+    calcium[~recorded] = np.nan
+    homog = xr.Dataset(
+        {"calcium": (("worm", "neuron", "time"), calcium),
+         "labeled": (("worm", "neuron"), recorded),
+         "velocity": (("worm", "time"), rng.normal(size=(n_worms, n_time)).astype("float32")),
+         "reversal": (("worm", "time"), (rng.random((n_worms, n_time)) < 0.2).astype("float32"))},
+        coords={"worm": worms, "neuron": list(NEURONS), "time": time}, attrs={"dt": 0.5},
+    )
+    wiring = (rng.random((2, N, N)) < 0.03) * rng.integers(1, 5, (2, N, N))
+    wiring[1] = np.maximum(wiring[1], wiring[1].T)
+    conn = xr.Dataset(
+        {"weight": (("source", "layer", "pre", "post"), wiring[None].astype("float32")),
+         "covered": (("source", "neuron"), np.ones((1, N), bool))},
+        coords={"source": ["cook2019"], "layer": ["chemical", "gap"], "pre": list(NEURONS),
+                "post": list(NEURONS), "neuron": list(NEURONS)},
+    )
+    neurons = pd.DataFrame({"class": [n[:3] for n in NEURONS], "type": "inter",
+                            "neurotransmitter": "ACh", "x": rng.normal(size=N),
+                            "y": rng.uniform(0, 800, N), "z": rng.normal(size=N)},
+                           index=pd.Index(NEURONS, name="label"))
+    pair = rng.random((k, N, N)).astype("float32")
+    pair = (pair + pair.transpose(0, 2, 1)) / 2
+    ntf = xr.Dataset(
+        {"time_factor": (("component", "time"), rng.random((k, n_time))),
+         "worm_factor": (("component", "worm"), rng.random((k, n_worms))),
+         "pair_weight": (("component", "pre", "post"), pair),
+         "is_baseline": ("component", [False, False, True]),
+         "error": ("rank", [0.6, 0.4, 0.35]), "similarity": ("rank", [0.9, 0.95, 0.8])},
+        coords={"component": np.arange(k), "time": time, "worm": worms, "pre": list(NEURONS),
+                "post": list(NEURONS), "rank": [1, 2, 3]}, attrs={"n_components": k},
+    )
+    communities = xr.Dataset(
+        {"community": (("component", "neuron"), rng.integers(-1, 4, (k, N)))},
+        coords={"component": np.arange(k), "neuron": list(NEURONS)},
+    )
+    post = rng.dirichlet(np.ones(states), size=(n_worms, n_time))
+    glm = xr.Dataset(
+        {"state_posterior": (("worm", "time", "state"), post),
+         "interaction": (("state", "post", "pre"), rng.normal(size=(states, 20, 20))),
+         "occupancy": ("state", post.mean((0, 1))),
+         "k_curve": ("n_states", [-1.2, -1.1, -1.15])},
+        coords={"worm": worms, "time": time, "state": np.arange(states),
+                "post": list(NEURONS[:20]), "pre": list(NEURONS[:20]), "n_states": [1, 2, 3]},
+    )
+    pred = xr.Dataset({"attention": (("post", "pre"), rng.random((N, N)))},
+                      coords={"post": list(NEURONS), "pre": list(NEURONS)})
+    table = pd.DataFrame({"model": ["copy_last", "transformer"] * 2, "horizon_s": [2.4] * 4,
+                          "metric": ["skill"] * 4, "value": [0.0, 0.1, 0.0, 0.12]})
+    paths = {}
+    for name, obj in {"homogenized": homog, "connectomes": conn, "ntf": ntf,
+                      "communities": communities, "glmhmm": glm, "predictor": pred}.items():
+        paths[name] = tmp_path / f"{name}.nc"
+        obj.to_netcdf(paths[name], engine="h5netcdf")
+    paths["neurons"] = tmp_path / "neurons.csv"
+    neurons.to_csv(paths["neurons"])
+    paths["evaluation"] = tmp_path / "evaluation.csv"
+    table.to_csv(paths["evaluation"], index=False)
+    return {k: str(v) for k, v in paths.items()}
+
+
+class _Images(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.sections = [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs.get("src", ""))
+        if tag == "section":
+            self.sections.append(attrs.get("id"))
+
+
+def test_write_atlas_outputs_match_schema(tmp_path):
+    inputs = _fake_inputs(tmp_path)
+    out = tmp_path / "atlas"
+    write_atlas(inputs, out / "atlas.nc", out / "report.html", out / "graphs", out / "figures",
+                "fake", {"seed": 0, "n_null": 5})
+    tree = xr.open_datatree(out / "atlas.nc", engine="h5netcdf")
+    assert {"activity", "connectome", "dfc", "glmhmm", "predictor", "comparison"} <= set(tree.children)
+    assert tree["dfc"]["pair_weight"].dims == ("component", "pre", "post")
+    assert tree["comparison"]["component_auroc"].dims == ("component", "layer")
+    assert tree["comparison"]["state_auroc"].sizes["state"] == 2
+    assert json.loads(tree.attrs["mapped_worms"]) == []
+    assert "homogenized" in json.loads(tree.attrs["input_checksums"])
+
+    graphs = sorted(p.name for p in (out / "graphs").iterdir())
+    assert graphs == ["component0.graphml", "component1.graphml", "component2.graphml",
+                      "state0.graphml", "state1.graphml"]
+    state = nx.read_graphml(out / "graphs" / "state0.graphml")
+    assert state.is_directed() and state.number_of_edges() > 0
+    node = next(iter(state.nodes(data=True)))[1]
+    assert {"class", "type", "x", "y", "z"} <= set(node)
+
+    parser = _Images()
+    parser.feed((out / "report.html").read_text())
+    assert parser.sections == list(SECTIONS)
+    assert len(parser.images) >= 6 and all(src.startswith("data:image/png;base64,") for src in parser.images)
+
+
+def test_mapped_worms_are_marked(tmp_path):
+    inputs = _fake_inputs(tmp_path)
+    out = tmp_path / "atlas"
+    write_atlas(inputs, out / "atlas.nc", out / "report.html", out / "graphs", out / "figures",
+                "fake", {"seed": 0, "n_null": 2}, mapped=True)
+    tree = xr.open_datatree(out / "atlas.nc", engine="h5netcdf")
+    assert json.loads(tree.attrs["mapped_worms"]) == ["worm00", "worm01", "worm02"]
+    assert "mapped</b> onto an existing atlas" in (out / "report.html").read_text()
