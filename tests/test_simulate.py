@@ -487,3 +487,27 @@ def test_simulate_worm_is_independent_of_other_worms(recording):
     worm = simulate_worm(model, 1)
     data, _ = worm_files(folder, "worm01")
     assert np.array_equal(worm["traces"].values, data["gcamp/traces_array_F_F20"])
+
+
+def test_truth_on_a_homogenized_grid(recording):
+    from pipelines.simulate import community_active, state_on_grid
+
+    _, truth = recording
+    grid = np.arange(-1.0, 330.0, 0.333)
+    state = state_on_grid(truth, grid)
+    assert state.dims == ("worm", "time") and np.all(state.values[:, 0] == -1)
+    assert np.all(state.values[:, -1] == -1)  # after the 320 s recordings
+    for w in range(truth.sizes["worm"]):
+        frames = truth["state_time"].values[w]
+        n = int(np.isfinite(frames).sum())
+        at = np.searchsorted(grid, frames[:n])  # first grid point at or after each frame
+        ok = (at < len(grid)) & np.isclose(grid[np.minimum(at, len(grid) - 1)], frames[:n])
+        assert np.all(state.values[w, at[ok]] == truth["hidden_state"].values[w, :n][ok])
+        inside = (grid >= 0) & (grid <= frames[n - 1])
+        assert np.all(state.values[w, inside] >= 0)
+    active = community_active(truth, grid)
+    for c in truth["community"].values:
+        starts = truth["window_start"].values[c]
+        for start in starts[np.isfinite(starts)]:
+            assert active.values[c, np.searchsorted(grid, start + 1.0)]
+    assert active.values.sum(axis=0).max() == 1  # one block at a time by default

@@ -10,7 +10,14 @@ See ``docs/simulate.md``.
 from .model import STATE_DRIVE, build_model
 from .run import simulate_recording, write_worm
 from .settings import STATE_NAMES, SimulationSettings
-from .truth import merge_truth, worm_truth, write_ground_truth, write_worm_truth
+from .truth import (
+    community_active,
+    merge_truth,
+    state_on_grid,
+    worm_truth,
+    write_ground_truth,
+    write_worm_truth,
+)
 from .worm import simulate_worm, worm_id, worm_index
 from .write import write_flavell_h5, write_labels_csv
 
@@ -18,10 +25,12 @@ __all__ = [
     "STATE_DRIVE",
     "STATE_NAMES",
     "SimulationSettings",
+    "community_active",
     "build_model",
     "merge_truth",
     "simulate_recording",
     "simulate_worm",
+    "state_on_grid",
     "worm_id",
     "worm_index",
     "worm_truth",

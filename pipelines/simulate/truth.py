@@ -82,3 +82,35 @@ def write_ground_truth(model: xr.Dataset, truths: list[xr.Dataset], path: str | 
                        inputs=None) -> None:
     """Merge and write ``ground_truth.nc`` (atomic)."""
     write_netcdf(merge_truth(model, truths, inputs), path)
+
+
+def state_on_grid(truth: xr.Dataset, time: np.ndarray) -> xr.DataArray:
+    """Hidden state of every worm on a time grid (s from each worm's first frame), e.g. the
+    ``time`` coordinate of the homogenized store: the state of the last frame at or before
+    each time; -1 before the first or after the last frame.
+
+    Returns (worm, time) int64.
+    """
+    time = np.asarray(time, dtype=float)
+    out = np.full((truth.sizes["worm"], len(time)), -1, dtype=np.int64)
+    for w in range(truth.sizes["worm"]):
+        frames = truth["state_time"].values[w]
+        n = int(np.isfinite(frames).sum())
+        index = np.searchsorted(frames[:n], time, side="right") - 1
+        inside = (index >= 0) & (time <= frames[n - 1])
+        out[w, inside] = truth["hidden_state"].values[w, index[inside]]
+    return xr.DataArray(out, dims=("worm", "time"),
+                        coords={"worm": truth["worm"].values, "time": time}, name="state")
+
+
+def community_active(truth: xr.Dataset, time: np.ndarray) -> xr.DataArray:
+    """Whether each planted community's stimulus is on at each time (s from recording start;
+    the schedule is the same in every worm). Returns (community, time) bool."""
+    time = np.asarray(time, dtype=float)
+    active = np.zeros((truth.sizes["community"], len(time)), dtype=bool)
+    for start, end, community in zip(truth["stimulus_start"].values, truth["stimulus_end"].values,
+                                     truth["stimulus_community"].values, strict=True):
+        active[community] |= (time >= start) & (time < end)
+    return xr.DataArray(active, dims=("community", "time"),
+                        coords={"community": truth["community"].values, "time": time},
+                        name="active")
