@@ -165,6 +165,25 @@ def test_model_on_hand_wiring(hand):
     assert np.allclose(model["transition"].sum("state_to"), 1)
 
 
+@pytest.mark.parametrize("section", [
+    {"n_communities": 0},
+    {"states": ["forward", "reversal"], "dwell_shape": 1.0},
+    {"native_dt": 0.25, "jitter_s": 0.01, "integration_dt": 0.05, "extra_rois": 0},
+])
+def test_other_configurations_run(hand, section):
+    base = {"worms": 1, "duration_s": 90.0, "n_neurons": 40, "n_communities": 2,
+            "community_size": [4, 6], "stimulus_start_s": 10.0, "stimulus_period_s": 30.0,
+            "stimulus_duration_s": 15.0}
+    s = SimulationSettings.from_config({**base, **section}, seed=1)
+    model = build_model(s, *hand)
+    worm = simulate_worm(model, 0)
+    assert worm.sizes["frame"] == pytest.approx(90.0 / s.native_dt, abs=3)
+    assert np.all(np.isfinite(worm["traces"].values))
+    assert set(np.unique(worm["hidden_state"].values)) <= set(range(len(s.states)))
+    assert worm.sizes["community"] == s.n_communities
+    assert model.sizes["block"] == (0 if s.n_communities == 0 else 3)
+
+
 def test_model_needs_wiring(hand):
     wiring, table = hand
     with pytest.raises(Exception, match="no interaction"):

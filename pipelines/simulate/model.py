@@ -16,8 +16,9 @@ latent activity ``x`` of the simulated neurons follows leaky rate dynamics
 
 Signs of chemical synapses follow the presynaptic neurotransmitter where the connectome stage
 knows it (GABA inhibitory, ACh excitatory), else are drawn per synapse
-(:data:`P_INHIBITORY_UNKNOWN`); gap junctions are excitatory. Each ``W_k`` is scaled so that its spectral radius, also with
-the coupling of any community that can be on, is at most ``spectral_radius`` (< 1).
+(:data:`P_INHIBITORY_UNKNOWN`); gap junctions are excitatory. Each ``W_k`` is scaled so that
+its spectral radius, also with the coupling of any community that can be on, is at most
+``spectral_radius`` (< 1).
 """
 
 from __future__ import annotations
@@ -372,8 +373,10 @@ def _build_model(settings, wiring, neuron_table) -> xr.Dataset:
         },
     )
     _describe(model)
+    wiring_source = {k: str(v) for k, v in wiring.attrs.items()}  # source, citation, versions
     model.attrs.update(provenance_attrs(provenance(
-        "simulate", settings={"simulate": settings.to_dict()}, checksums=False)))
+        "simulate", settings={"simulate": settings.to_dict(), "wiring": wiring_source},
+        checksums=False)))
     model.attrs["settings"] = settings.to_json()
     model.attrs["simulated"] = "yes: synthetic worms, not real recordings"
     return model
