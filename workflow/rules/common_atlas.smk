@@ -1,2 +1,37 @@
 # Python functions of the atlas stage's rules (input functions, id lists, paths).
 # Rules stay in workflow/rules/atlas.smk; functions stay here (snakemake --lint).
+
+
+def atlas_inputs(wildcards):
+    """Every stage output of one recording that goes into its atlas."""
+    recording = wildcards.recording
+    inputs = {
+        "homogenized": homogenized(recording),
+        "connectomes": connectomes_store(),
+        "neurons": connectome_neurons(),
+        "ntf": f"{DATA}/dfc/{recording}/ntf.nc",
+        "communities": f"{DATA}/dfc/{recording}/communities.nc",
+        "glmhmm": f"{DATA}/glmhmm/{recording}/glmhmm.nc",
+        "predictor": f"{DATA}/predictor/{recording}/predictor.nc",
+        "evaluation": f"{DATA}/predictor/{recording}/evaluation.csv",
+    }
+    if recording_config(recording)["format"] == "simulated":
+        inputs["truth"] = simulated_ground_truth(recording)
+    return inputs
+
+
+def atlas_settings(wildcards):
+    """Atlas settings plus the recording's role (fitted, or mapped onto another atlas)."""
+    return {
+        **config["atlas"],
+        "seed": config["seed"],
+        "map_onto": recording_config(wildcards.recording).get("map_onto"),
+    }
+
+
+def atlas_report(recording):
+    """The report page of one recording's atlas."""
+    return f"{DATA}/atlas/{recording}/report.html"
+
+
+ATLAS_TARGETS = [atlas_report(r) for r in RECORDINGS]
