@@ -43,8 +43,8 @@ SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("Yemini2021", 49, 110, 111, 0.25, 480.0),
     SourceSpec("Uzel2022", 6, 50, 138, 0.326, 1080.0),
     SourceSpec("Dag2023", 7, 100, 143, 0.6, 480.0),
-    SourceSpec("Leifer2023", 103, 63, 67, 0.167, 480.0),
-    SourceSpec("Lin2023", 584, 8, 8, 0.5, 480.0),
+    SourceSpec("Leifer2023", 103, 63, 69, 0.167, 480.0),
+    SourceSpec("Lin2023", 584, 8, 9, 0.5, 480.0),
     SourceSpec("Flavell2023", 40, 88, 136, 0.6, 960.0),
     SourceSpec("Venkatachalam2024", 22, 187, 187, 0.375, 480.0),
 )
