@@ -21,6 +21,10 @@ from . import figures
 SECTIONS = ("summary", "components", "communities", "states", "interactions", "anatomy",
             "predictor", "provenance")
 
+# Marks how many figures the browser actually decoded (checked by the headless-browser test).
+_LOADED = ("window.addEventListener('load',function(){var n=0;for(var i of document.images)"
+           "{if(i.complete&&i.naturalWidth>0)n++;}document.body.dataset.figuresLoaded=n;});")
+
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1000px;
 margin:2em auto;color:#222;line-height:1.45;padding:0 1em}
@@ -178,4 +182,4 @@ def render_report(
 <pre>{provenance}</pre></details></section>
 """
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
-            f"<style>{_STYLE}</style></head><body>{body}</body></html>")
+            f"<style>{_STYLE}</style></head><body>{body}<script>{_LOADED}</script></body></html>")
