@@ -1,0 +1,154 @@
+"""Directed connectivity read from attention and scored against the anatomical connectome
+(Cook 2019) and the functional atlas (Randi 2023).
+
+Attention of a receiving neuron's token (query, ``post``) to a sending neuron's token (key,
+``pre``) is averaged over heads, layers and windows. It is scored as a ranking of edges:
+AUROC of the attention weight for "pre -> post is an edge of the reference", over ordered
+pairs of distinct neurons recorded together and covered by the reference, against a null of
+degree-preserving shuffles of the reference graph (in- and out-degrees kept), which removes
+the credit a hub-heavy score gets for free.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from sklearn.metrics import roc_auc_score
+
+from pipelines.common import NEURON_INDEX, NEURONS, get_logger
+
+log = get_logger(__name__)
+
+REFERENCES = {
+    "cook2019_chemical": ("cook2019", "chemical"),
+    "cook2019_gap": ("cook2019", "gap"),
+    "randi2023": ("randi2023", "chemical"),
+}
+"""Reference name -> (connectome source, layer)."""
+
+STATISTICS = ("auroc", "null_mean", "null_sd", "p_value", "n_pairs", "n_edges")
+
+
+def attention_matrix(total: np.ndarray, count: np.ndarray, neurons) -> xr.DataArray:
+    """Mean attention (post, pre) on the canonical 300 neurons; NaN where never recorded
+    together (and on the diagonal, which is self-attention, not connectivity)."""
+    n = len(NEURONS)
+    out = np.full((n, n), np.nan, np.float32)
+    slots = np.array([NEURON_INDEX[x] for x in neurons])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    out[np.ix_(slots, slots)] = mean
+    np.fill_diagonal(out, np.nan)
+    return xr.DataArray(out, dims=("post", "pre"), coords={"post": list(NEURONS), "pre": list(NEURONS)},
+                        name="attention", attrs={"description": "mean attention of the receiving "
+                        "neuron's token (post) to the sending neuron's token (pre)"})
+
+
+def degree_preserving_shuffle(edges: np.ndarray, rng: np.random.Generator,
+                              swaps_per_edge: int = 5) -> np.ndarray:
+    """Directed double-edge swaps (a->b, c->d -> a->d, c->b) on a boolean (post, pre) matrix,
+    keeping every node's in- and out-degree; no self-loops or duplicate edges are created."""
+    post, pre = np.nonzero(edges)
+    adjacency = edges.copy()
+    n_edges = len(post)
+    if n_edges < 2:
+        return adjacency
+    picks = rng.integers(0, n_edges, size=(swaps_per_edge * n_edges, 2))
+    for i, j in picks:
+        a, b, c, d = pre[i], post[i], pre[j], post[j]
+        if i == j or a == d or c == b or adjacency[d, a] or adjacency[b, c]:
+            continue
+        adjacency[b, a] = adjacency[d, c] = False
+        adjacency[d, a] = adjacency[b, c] = True
+        post[i], post[j] = d, b
+    return adjacency
+
+
+def edge_auroc(score: np.ndarray, reference: np.ndarray, n_null: int = 100, seed: int = 0) -> dict:
+    """AUROC of ``score`` (post, pre) for the edges of ``reference`` (post, pre; NaN = not
+    covered, > 0 = edge) over off-diagonal pairs where both are finite, with a
+    degree-preserving shuffle null. Returns :data:`STATISTICS`."""
+    valid = np.isfinite(score) & np.isfinite(reference)
+    np.fill_diagonal(valid, False)
+    rows = valid.any(1) | valid.any(0)
+    sub_score, sub_valid = score[np.ix_(rows, rows)], valid[np.ix_(rows, rows)]
+    edges = np.nan_to_num(reference[np.ix_(rows, rows)]) != 0
+    labels = edges[sub_valid]
+    result = dict.fromkeys(STATISTICS, np.nan)
+    result.update(n_pairs=int(sub_valid.sum()), n_edges=int(labels.sum()))
+    if labels.all() or not labels.any():
+        return result
+    result["auroc"] = float(roc_auc_score(labels, sub_score[sub_valid]))
+    rng = np.random.default_rng(seed)
+    # the null shuffles edges among the evaluated neurons only, then scores the same pairs
+    null = []
+    for _ in range(n_null):
+        shuffled = degree_preserving_shuffle(edges & sub_valid, rng)
+        if shuffled[sub_valid].all() or not shuffled[sub_valid].any():
+            continue
+        null.append(roc_auc_score(shuffled[sub_valid], sub_score[sub_valid]))
+    if null:
+        null = np.asarray(null)
+        result.update(null_mean=float(null.mean()), null_sd=float(null.std()),
+                      p_value=float((1 + (null >= result["auroc"]).sum()) / (1 + len(null))))
+    return result
+
+
+def reference_matrices(connectomes_path: str | os.PathLike | None = None) -> dict:
+    """Reference name -> (post, pre) float matrix on the canonical neurons (NaN = uncovered).
+
+    Reads the connectome stage's store when given and it holds the source, else
+    ``pipelines.connectome.read_source``; a source that cannot be read is skipped with a
+    warning (e.g. randi2023 without the optional wormneuroatlas package).
+    """
+    store = None
+    if connectomes_path and Path(connectomes_path).is_file():
+        with xr.open_dataset(connectomes_path) as ds:
+            store = ds["weight"].load()
+    out, cache = {}, {}
+    for name, (source, layer) in REFERENCES.items():
+        if store is not None and source in store["source"].values:
+            weight = store.sel(source=source)
+        else:
+            if source not in cache:
+                try:
+                    from pipelines.connectome import read_source
+
+                    cache[source] = read_source(source)
+                except Exception as error:  # optional sources may be unavailable
+                    log.warning("connectivity reference %s unavailable: %s", source, error)
+                    cache[source] = None
+            weight = cache[source]
+        if weight is None:
+            continue
+        matrix = weight.sel(layer=layer).transpose("post", "pre").reindex(
+            post=list(NEURONS), pre=list(NEURONS)).values.astype(float)
+        if np.isfinite(matrix).any():
+            out[name] = matrix
+    return out
+
+
+def score_against_references(attention: xr.DataArray, connectomes_path=None, n_null: int = 100,
+                             seed: int = 0) -> dict:
+    """:func:`edge_auroc` of the attention map against every available reference."""
+    score = attention.transpose("post", "pre").values.astype(float)
+    scores = {}
+    for name, matrix in reference_matrices(connectomes_path).items():
+        scores[name] = edge_auroc(score, matrix, n_null, seed)
+        log.info("attention vs %s: AUROC %.3f (null %.3f +- %.3f, p %.3f, %d pairs)", name,
+                 scores[name]["auroc"], scores[name]["null_mean"], scores[name]["null_sd"],
+                 scores[name]["p_value"], scores[name]["n_pairs"])
+    return scores
+
+
+def as_variables(scores: dict) -> dict:
+    """``attention_auroc`` (reference) and ``attention_auroc_stats`` (reference, statistic)."""
+    names = list(scores) or ["none"]
+    table = np.array([[scores.get(n, {}).get(s, np.nan) for s in STATISTICS] for n in names], float)
+    stats = xr.DataArray(table, dims=("reference", "statistic"),
+                         coords={"reference": names, "statistic": list(STATISTICS)})
+    return {"attention_auroc": stats.sel(statistic="auroc", drop=True),
+            "attention_auroc_stats": stats}
