@@ -10,12 +10,16 @@ Priors on the per-state coupling ``W`` (state, post, pre):
 - ``"none"``: plain HMM-GLM (maximum likelihood);
 - ``"gaussian"``: ``W[s] ~ N(W0, prior_sd^2)`` elementwise with a learnable state-shared mean
   ``W0`` (closed-form update: the mean of ``W`` over states);
-- ``"onehot"``: each connection of each state has a type ``A[s, n, m]`` in {inhibitory, none,
-  excitatory} with a learnable state-shared prior ``Cat(pi[n, m])`` and a non-negative strength
-  ``S[s, n, m]``, so ``W = (A_exc - A_inh) * S``. ``A`` is a discrete latent with a mean-field
-  posterior ``q(A[s, n, m]) = Cat(r[s, n, m])``; the categorical prior is evaluated on
-  log-probabilities (the authors' paper code passed probabilities, confining the prior to
-  about [0.21, 0.58]). ``pi`` has a symmetric Dirichlet(1 + pseudocount) hyperprior.
+- ``"onehot"``: each connection of each state (self-pairs included, as in the paper's
+  generator) has a type ``A[s, n, m]`` in {inhibitory, none, excitatory} with a learnable
+  state-shared prior ``Cat(pi[n, m])`` and a strength ``S[s, n, m]`` drawn from a Gaussian
+  slab ``N(mu, v0)`` with learnable ``mu``, ``v0`` (the shared strength prior of the paper's
+  schematic), so ``W = (A_exc - A_inh) * S``. The posterior is mean-field,
+  ``q(A, S) = prod Cat(r) N(m | A, 1 / P)``: a signed spike-and-slab. Without the slab a
+  zero-strength "excitatory" connection equals "none" and the types are not identifiable. The
+  categorical prior is evaluated on log-probabilities (the authors' paper code passed
+  probabilities, confining it to about [0.21, 0.58]); ``pi`` has a symmetric
+  Dirichlet(1 + pseudocount) hyperprior. No Gumbel noise, no temperature.
 
 M-step (deterministic, no learning rate): minorise-maximise Newton steps. The log-likelihood of
 every observation has a curvature bounded below (Bernoulli: 1/4; Poisson with a sigmoid rate:
@@ -24,9 +28,13 @@ a global lower bound of the gamma-weighted log-likelihood (Böhning & Lindsay 19
 it (plus the log prior) never decreases the M-step objective. Its curvature matrix is fixed for
 the whole M-step, computed once per E-step. The Gaussian prior keeps the surrogate quadratic
 (one batched linear solve per step, alternating with ``W0``). For the one-hot prior the
-expected surrogate under ``q`` is quadratic in the moments ``E[w]`` and ``E[w^2]``, which gives a
-closed-form coordinate-ascent update of each connection's ``r`` and strength: a variational
-(mean-field) EM with no Gumbel noise.
+expected surrogate under ``q`` is quadratic in the moments of ``w``, so each connection's
+``q(type, strength)`` has an exact closed-form coordinate update (Carbonetto & Stephens 2012),
+swept over the presynaptic neurons and vectorised over states and postsynaptic neurons; ``pi``,
+``mu`` and ``v0`` are then updated in closed form. The E-step uses the posterior-mean weights.
+
+The history regressors are centred (a fixed per-neuron offset, absorbed in the bias) so that
+the mean-field posterior is not made overconfident by their correlation with the intercept.
 """
 
 from __future__ import annotations
@@ -67,6 +75,7 @@ PRIORS = ("none", "gaussian", "onehot")
 #: max over sigma of sigma (1 - sigma) (1 - 2 sigma): the bound on the non-count part of the
 #: Poisson-sigmoid curvature.
 _POISSON_CURVATURE = 1.0 / (6.0 * np.sqrt(3.0))
+_MIN_STRENGTH_SD = 0.01
 _GRAM_CHUNK = 8192  # frames per chunk of the weighted Gram matrix (memory ~ chunk * D^2)
 
 
@@ -495,7 +504,8 @@ class SpikeGLMEmissions:
         if total > 1e-6:
             mu = float(np.sum(present * self.slab_mean) / total)
             second = np.sum(present * ((self.slab_mean - mu) ** 2 + self.slab_var[..., None]))
-            self.strength_mean, self.strength_sd = mu, float(np.sqrt(second / total))
+            # floored: a slab narrower than this would make every type decision brittle
+            self.strength_mean, self.strength_sd = mu, float(max(np.sqrt(second / total), _MIN_STRENGTH_SD))
 
     # ---------------------------------------------------------------- prior and readouts
     def log_prior(self) -> float:
