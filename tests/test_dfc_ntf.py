@@ -213,3 +213,19 @@ def test_end_to_end_planted_communities():
         assert best > 0.9
     assert out.attrs["selected_rank"] in (2, 3)
     assert "rank" in out.dims and "heldout_error" in out
+
+
+def test_missing_fibre_fast_path_matches_em_imputation():
+    from pipelines.dfc.ntf import _fit_masked, prepare_tensor
+
+    tensor, factors = planted_cp_tensor((60, 10, 120), 3, noise=0.2, seed=9)
+    fibres = np.random.default_rng(1).random((10, 120)) > 0.25  # missing neurons
+    mask = np.broadcast_to(fibres, tensor.shape)
+    fast = fit_ncp(tensor, [3], mask, seed=0, tol=1e-7)[0]
+    data, observed = prepare_tensor(tensor, mask)
+    em = _fit_masked(data, observed, 3, _init(data, 3, 0, 0), 0, 500, 1e-7, 5, 3, ())
+    assert fast.final_error == pytest.approx(em.final_error, rel=1e-3)
+    estimate = fast.reconstruct()
+    direct = np.sqrt(((tensor - estimate)[mask] ** 2).sum() / (tensor[mask] ** 2).sum())
+    assert fast.final_error == pytest.approx(direct, rel=1e-3)
+    assert factor_similarity(fast, truth_fit(factors))[0] > 0.95

@@ -287,29 +287,35 @@ def windowed_correlation(calcium: np.ndarray, dt: float,
         samples recorded.
     centres : (K,) window centres in seconds.
     """
-    deriv = smoothed_derivative(calcium, dt, settings.sigma, settings.smoother).astype(np.float64)
+    deriv = smoothed_derivative(calcium, dt, settings.sigma, settings.smoother)
     width = max(3, int(round(settings.window / dt)))
     step = max(1, int(round(settings.stride / dt)))
     n_neurons, n_time = deriv.shape
-    starts = np.arange(0, max(n_time - width, 0) + 1, step)
     first, second = neuron_pairs(range(n_neurons))
-    out = np.empty((settings.n_channels, starts.size, first.size), dtype=np.float32)
-    for k, start in enumerate(starts):
-        block = deriv[:, start:start + width]
-        enough = np.isfinite(block).sum(axis=1) >= width / 2
-        centred = block - np.nanmean(np.where(enough[:, None], block, 0.0), axis=1, keepdims=True)
-        centred = np.nan_to_num(centred)
-        norm = np.sqrt((centred**2).sum(axis=1))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = (centred @ centred.T) / np.outer(norm, norm)
-        r = np.nan_to_num(r)[first, second]
-        r[~(enough[first] & enough[second])] = np.nan
-        out[:, k] = _split_sign(r, settings.sign_mode)
+    if n_time < width:
+        return np.full((settings.n_channels, 0, first.size), np.nan, np.float32), np.zeros(0)
+    # (K, N, width) windows; NaN samples count as the window mean (need >= half recorded)
+    blocks = np.lib.stride_tricks.sliding_window_view(deriv, width, axis=1)[:, ::step]
+    blocks = blocks.transpose(1, 0, 2)
+    valid = np.isfinite(blocks)
+    count = valid.sum(axis=2, keepdims=True)
+    filled = np.where(valid, blocks, 0.0)
+    centred = np.where(valid, filled - filled.sum(axis=2, keepdims=True) / np.maximum(count, 1),
+                       0.0).astype(np.float32)
+    norm = np.sqrt((centred**2).sum(axis=2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (centred @ centred.transpose(0, 2, 1))[:, first, second] / (
+            norm[:, first] * norm[:, second])
+    r = np.nan_to_num(r)
+    enough = count[..., 0] >= width / 2
+    r[~(enough[:, first] & enough[:, second])] = np.nan
+    starts = np.arange(blocks.shape[0]) * step
     centres = (starts + (width - 1) / 2) * dt
-    return out, centres
+    return _split_sign(r, settings.sign_mode).astype(np.float32), centres
 
 
 def _split_sign(r: np.ndarray, sign_mode: str) -> np.ndarray:
+    """(..., P) correlations -> (C, ..., P) non-negative scores of the sign mode."""
     if sign_mode == "abs":
         return np.abs(r)[None]
     if sign_mode == "same":

@@ -252,18 +252,74 @@ def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: 
                 for k, r in enumerate(ranks)]
     if observed is None:
         return _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes)
+    fibres = observed.any(axis=0)
+    if (observed == fibres[None]).all():  # whole (worm, pair) fibres missing: the fast path
+        w_idx, p_idx = np.nonzero(~fibres)
+        return _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes,
+                            missing=(w_idx.astype(np.int64), p_idx.astype(np.int64)))
+    log.info("NTF: irregular mask, fitting %d starts one by one with EM imputation", len(ranks))
     return [_fit_masked(data, observed, ranks[k], init[k], k, max_iter, tol, min_iter, sweeps,
                         fixed_modes) for k in range(len(ranks))]
 
 
-def _updates(data, factors, bounds, sweeps, fixed_modes):
-    """One HALS pass over the free modes; returns (last mode, its MTTKRP) for the error."""
+def _updates(data, factors, bounds, sweeps, fixed_modes, missing=None):
+    """One HALS pass over the free modes; returns (last mode, its MTTKRP of the data) for the
+    error. With ``missing`` fibres, each MTTKRP gets the contribution of the current
+    reconstruction on those fibres (EM imputation with the current factors, never
+    materialised)."""
     mode, mttkrp = None, None
+    block = _block_mask(bounds)
     for mode in (m for m in range(3) if m not in fixed_modes):
         mttkrp = _mttkrp(data, factors, mode)
-        gram = _gram_product(factors, skip=mode) * _block_mask(bounds)
-        _hals_update(factors[mode], mttkrp, gram, bounds, sweeps)
+        gram = _gram_product(factors, skip=mode) * block
+        filled = mttkrp if missing is None else mttkrp + _missing_mttkrp(
+            factors, mode, missing, bounds, block)
+        _hals_update(factors[mode], filled, gram, bounds, sweeps)
     return mode, mttkrp
+
+
+def _missing_mttkrp(factors, mode, missing, bounds, block):
+    """MTTKRP of the reconstruction restricted to the missing (worm, pair) fibres, (I, K)."""
+    a, b, c = factors
+    w_idx, p_idx = missing
+    if mode == 0:
+        return (a.astype(np.float64) @ (_fibre_gram(b, c, w_idx, p_idx, bounds) * block)
+                ).astype(np.float32)
+    time_gram = (a.T.astype(np.float64) @ a.astype(np.float64)) * block
+    if mode == 1:
+        out = np.zeros(b.shape, np.float64)
+        _fibre_mttkrp(b, c, time_gram, w_idx, p_idx, bounds, out)
+    else:
+        out = np.zeros(c.shape, np.float64)
+        _fibre_mttkrp(c, b, time_gram, p_idx, w_idx, bounds, out)
+    return out.astype(np.float32)
+
+
+@numba.njit(cache=True)
+def _fibre_gram(u, v, iu, iv, bounds):
+    """sum_i z_i z_i^T within blocks, z_i = u[iu[i]] * v[iv[i]]: (K, K)."""
+    width = u.shape[1]
+    out = np.zeros((width, width))
+    for i in range(iu.size):
+        for k in range(bounds.size - 1):
+            for s in range(bounds[k], bounds[k + 1]):
+                zs = u[iu[i], s] * v[iv[i], s]
+                for r in range(bounds[k], bounds[k + 1]):
+                    out[s, r] += zs * u[iu[i], r] * v[iv[i], r]
+    return out
+
+
+@numba.njit(cache=True)
+def _fibre_mttkrp(target, other, time_gram, i_target, i_other, bounds, out):
+    """out[i_target[i], r] += sum_s target[., s] time_gram[s, r] other[., s] other[., r]."""
+    for i in range(i_target.size):
+        j, o = i_target[i], i_other[i]
+        for k in range(bounds.size - 1):
+            for r in range(bounds[k], bounds[k + 1]):
+                acc = 0.0
+                for s in range(bounds[k], bounds[k + 1]):
+                    acc += target[j, s] * time_gram[s, r] * other[o, s]
+                out[j, r] += acc * other[o, r]
 
 
 def _block_mask(bounds):
@@ -303,8 +359,10 @@ def _converged(errors, tol, window=_WINDOW):
     return (errors[-window - 1] - errors[-1]) / window < tol
 
 
-def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes):
-    """Fully observed tensor: all starts in one wide factorization, converged ones removed."""
+def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes,
+                 missing=None):
+    """All starts in one wide factorization, converged ones removed. Fully observed, or with
+    whole (worm, pair) fibres ``missing`` = (worm indices, pair indices)."""
     active = list(range(len(ranks)))
     per_start = {k: [f.astype(np.float32).copy() for f in init[k]] for k in active}
     errors = {k: [] for k in active}
@@ -314,9 +372,12 @@ def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed
         bounds = np.concatenate([[0], np.cumsum([ranks[k] for k in active])]).astype(np.int64)
         factors = [np.ascontiguousarray(np.concatenate([per_start[k][m] for k in active], axis=1))
                    for m in range(3)]
-        last_mode, last = _updates(data, factors, bounds, sweeps, fixed_modes)
+        last_mode, last = _updates(data, factors, bounds, sweeps, fixed_modes, missing)
         inner = (last.astype(np.float64) * factors[last_mode]).sum(axis=0)
         grams = _gram_product(factors)
+        if missing is not None:  # ||M * Xhat||^2 = ||Xhat||^2 - ||Xhat on missing fibres||^2
+            grams = grams - _fibre_gram(factors[1], factors[2], *missing, bounds) * (
+                factors[0].T.astype(np.float64) @ factors[0].astype(np.float64))
         still = []
         for b, k in enumerate(active):
             lo, hi = bounds[b], bounds[b + 1]
@@ -333,6 +394,9 @@ def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed
         active = still
         if not active:
             break
+        if (iteration + 1) % 50 == 0:
+            log.info("NTF iteration %d: %d of %d starts still running", iteration + 1,
+                     len(active), len(ranks))
     return [results[k] for k in range(len(ranks))]
 
 

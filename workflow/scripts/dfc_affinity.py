@@ -4,12 +4,13 @@ from pipelines.common import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from pipelines.dfc.pipeline import run_affinity  # noqa: E402
+from pipelines.dfc.pipeline import limit_threads, run_affinity  # noqa: E402
 
-run_affinity(
-    snakemake.input.batch,
-    snakemake.output.affinity,
-    snakemake.params.affinity,
-    snakemake.params.time_bin,
-    snakemake.params.seed,
-)
+with limit_threads(snakemake.threads):
+    run_affinity(
+        snakemake.input.batch,
+        snakemake.output.affinity,
+        snakemake.params.affinity,
+        snakemake.params.time_bin,
+        snakemake.params.seed,
+    )
