@@ -530,3 +530,35 @@ def test_truth_on_a_homogenized_grid(recording):
         for start in starts[np.isfinite(starts)]:
             assert active.values[c, np.searchsorted(grid, start + 1.0)]
     assert active.values.sum(axis=0).max() == 1  # one block at a time by default
+
+
+def _trace_statistics(traces):
+    """Summary statistics of a (frame, roi) F/F20 array, each trace over its mean."""
+    x = traces / traces.mean(axis=0)
+    d = np.diff(x, axis=0)
+
+    def lag1(a):
+        a = a - a.mean(axis=0)
+        return float(np.mean((a[1:] * a[:-1]).sum(axis=0) / (a * a).sum(axis=0)))
+
+    corr = np.corrcoef(x.T)
+    return {"sd": float(np.median(x.std(axis=0))), "lag1": lag1(x), "diff_lag1": lag1(d),
+            "abs_corr": float(np.mean(np.abs(corr[np.triu_indices(len(corr), 1)]))),
+            "p99": float(np.percentile(x, 99))}
+
+
+@pytest.mark.realdata
+def test_traces_look_like_dag2023(recording, dag2023):
+    """Amplitude, smoothness, frame-level noise, correlation and tails of the simulated F/F20
+    traces are in the range of the real Dag 2023 recordings."""
+    folder, truth = recording
+    real = [_trace_statistics(h5py.File(p, "r")["gcamp/traces_array_F_F20"][()])
+            for p in sorted((dag2023 / "swf702_with_id").glob("*-data.h5"))]
+    ours = [_trace_statistics(worm_files(folder, w)[0]["gcamp/traces_array_F_F20"])
+            for w in truth["worm"].values]
+    tolerance = {"sd": 0.08, "lag1": 0.08, "diff_lag1": 0.1, "abs_corr": 0.1, "p99": 0.4}
+    for key, tol in tolerance.items():
+        low = min(r[key] for r in real) - tol
+        high = max(r[key] for r in real) + tol
+        mean = np.mean([o[key] for o in ours])
+        assert low <= mean <= high, (key, mean, low, high)

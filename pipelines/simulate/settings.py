@@ -42,7 +42,7 @@ class SimulationSettings:
     spectral_radius: float = 0.9
     edge_keep: float = 0.8
     state_gain_sd: float = 0.5
-    drive: float = 1.5
+    drive: float = 2.0
     tau_s: float = 2.0
     process_noise: float = 0.3
     n_communities: int = 3
@@ -56,9 +56,9 @@ class SimulationSettings:
     participation_sd: float = 0.3
     calcium_rise_s: float = 0.2
     calcium_decay_s: float = 1.0
-    dff: list = _pair(1.0, 3.0)
-    shot_noise: float = 0.03
-    measurement_noise: float = 0.03
+    dff: list = _pair(2.5, 6.0)
+    shot_noise: float = 0.05
+    measurement_noise: float = 0.12
     drift_sd: float = 0.05
     drift_tau_s: float = 60.0
     bleach_tau_s: list = _pair(1500.0, 5000.0)
