@@ -28,7 +28,6 @@ from pipelines.common import (
     atomic_path,
     get_logger,
     provenance,
-    write_netcdf,
 )
 from pipelines.common.provenance import provenance_attrs
 
@@ -41,8 +40,8 @@ from .worm import BEHAVIOURS, WormRecording
 
 log = get_logger(__name__)
 
-STORE_ENCODING = {"zlib": True, "complevel": 1}
-"""Compression of the big variables (mostly NaN, so level 1 already shrinks them a lot)."""
+COMPRESSION = {"compression": "gzip", "compression_opts": 1}
+"""Compression of the (worm, ..., time) variables."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,8 @@ class HomogenizedWorm:
     """One worm on the canonical neurons and the uniform grid (float32, n grid samples)."""
 
     worm: str
-    calcium: np.ndarray       # (300, n)
-    labeled: np.ndarray       # (300,) bool
+    traces: np.ndarray        # (n_labeled, n) labelled neurons, in ``slots`` order
+    slots: np.ndarray         # (n_labeled,) canonical index of each labelled trace
     unlabeled: np.ndarray     # (n_unlabeled, n)
     roi_column: np.ndarray    # (n_unlabeled,) input column of each unlabelled ROI
     roi_label: list[str]      # (n_unlabeled,) raw label ('' or an unresolvable name)
@@ -100,7 +99,14 @@ class HomogenizedWorm:
 
     @property
     def n_time(self) -> int:
-        return self.calcium.shape[1]
+        return self.traces.shape[1]
+
+    @property
+    def labeled(self) -> np.ndarray:
+        """(300,) bool mask of the labelled neurons."""
+        mask = np.zeros(len(NEURONS), dtype=bool)
+        mask[self.slots] = True
+        return mask
 
 
 def drop_reason(recording: WormRecording, canonical: list[str | None],
@@ -133,10 +139,6 @@ def homogenize_worm(recording: WormRecording, canonical: list[str | None],
     labeled_cols = np.array([i for i, c in enumerate(canonical) if c is not None], dtype=int)
     unlabeled_cols = np.array([i for i, c in enumerate(canonical) if c is None], dtype=int)
     slots = np.array([NEURON_INDEX[canonical[i]] for i in labeled_cols], dtype=int)
-    calcium = np.full((len(NEURONS), len(grid)), np.nan, dtype=np.float32)
-    calcium[slots] = traces[:, labeled_cols].T
-    labeled = np.zeros(len(NEURONS), dtype=bool)
-    labeled[slots] = True
     behaviour = {}
     for name, values in recording.behaviour.items():
         _, on_grid = resample(values, recording.timestamps, settings.dt)
@@ -144,7 +146,7 @@ def homogenize_worm(recording: WormRecording, canonical: list[str | None],
             on_grid = np.where(np.isfinite(on_grid), on_grid >= 0.5, np.nan)
         behaviour[name] = on_grid.astype(np.float32)
     return HomogenizedWorm(
-        worm=recording.worm, calcium=calcium, labeled=labeled,
+        worm=recording.worm, traces=np.ascontiguousarray(traces[:, labeled_cols].T), slots=slots,
         unlabeled=np.ascontiguousarray(traces[:, unlabeled_cols].T),
         roi_column=unlabeled_cols.astype(np.int32),
         roi_label=[str(recording.labels[i] or "") for i in unlabeled_cols],
@@ -180,7 +182,7 @@ def to_dataset(worms: list[HomogenizedWorm], settings: Settings, dropped: list[d
     behaviours = [b for b in BEHAVIOURS if any(b in w.behaviour for w in worms)]
     behaviour = {b: np.full((n_worm, n_time), np.nan, dtype=np.float32) for b in behaviours}
     for i, w in enumerate(worms):
-        calcium[i, :, : w.n_time] = w.calcium
+        calcium[i, w.slots, : w.n_time] = w.traces
         k = len(w.roi_column)
         unlabeled[i, :k, : w.n_time] = w.unlabeled
         roi_column[i, :k] = w.roi_column
@@ -218,16 +220,6 @@ def to_dataset(worms: list[HomogenizedWorm], settings: Settings, dropped: list[d
     return ds
 
 
-def encoding(ds: xr.Dataset) -> dict:
-    """NetCDF encoding: compressed, one chunk per worm for the (worm, ..., time) variables."""
-    out = {}
-    for name, var in ds.data_vars.items():
-        if var.dims and var.dims[0] == "worm" and var.ndim >= 2 and var.dtype.kind == "f":
-            chunks = tuple(1 if d == "worm" else max(var.sizes[d], 1) for d in var.dims)
-            out[name] = {**STORE_ENCODING, "chunksizes": chunks} if var.size else {}
-    return out
-
-
 def build_batch(fmt: str, files: list[str | os.PathLike], out: str | os.PathLike,
                 recording: str, settings: Settings, *, labels: str | None = None,
                 worms: list[str] | None = None, sources: list[str] | None = None,
@@ -254,7 +246,7 @@ def build_batch(fmt: str, files: list[str | os.PathLike], out: str | os.PathLike
     ds = to_dataset(kept, settings, dropped, {
         "recording": recording, "format": fmt,
         "source": source or ",".join(sources_seen) or recording, **provenance_attrs(record)})
-    write_netcdf(ds, out, encoding=encoding(ds))
+    write_store([ds], out, ds.attrs)
     log.info("batch %s: %d worm(s) kept, %d dropped -> %s", recording, len(kept), len(dropped), out)
     return ds
 
@@ -265,41 +257,47 @@ def merge_batches(batches: list[str | os.PathLike], out: str | os.PathLike) -> N
     Worms keep the batch order; time and roi are padded to the longest batch (NaN, -1, '').
     """
     batches = [Path(b) for b in batches]
+    if not batches:
+        raise ValueError("merge_batches: no batch to merge")
     opened = [xr.open_dataset(b, engine="h5netcdf") for b in batches]
     try:
-        _write_merged(opened, batches, Path(out))
+        dt = float(opened[0].attrs["dt"])
+        for path, ds in zip(batches, opened, strict=True):
+            if float(ds.attrs["dt"]) != dt:
+                raise InputError(path, f"batch dt {ds.attrs['dt']} differs from {dt}")
+        dropped = [d for ds in opened for d in json.loads(ds.attrs.get("dropped_worms", "[]"))]
+        record = provenance("recordings", {"batches": [str(b) for b in batches]},
+                            {k: opened[0].attrs[k] for k in Settings().attrs()}, checksums=False)
+        record["batches"] = [json.loads(ds.attrs["provenance"]) for ds in opened
+                             if "provenance" in ds.attrs]
+        sources = (s for ds in opened for s in str(ds.attrs.get("source", "")).split(",") if s)
+        attrs = {**{k: v for k, v in opened[0].attrs.items() if k != "provenance"},
+                 "dropped_worms": json.dumps(dropped), "source": ",".join(dict.fromkeys(sources)),
+                 **provenance_attrs(record)}
+        write_store(opened, Path(out), attrs)
     finally:
         for ds in opened:
             ds.close()
 
 
-def _write_merged(opened: list[xr.Dataset], batches: list[Path], out: Path) -> None:
-    if not opened:
-        raise ValueError("merge_batches: no batch to merge")
-    worm_ids = [str(w) for ds in opened for w in ds["worm"].values]
+def write_store(datasets: list[xr.Dataset], out: str | os.PathLike, attrs: dict) -> None:
+    """Write datasets of the store layout, concatenated along worm, as one NetCDF4 file.
+
+    Streams one dataset and variable at a time. The (worm, neuron|roi, time) variables are
+    chunked per trace and only recorded traces are written, so the NaN bulk of the dense cube
+    costs neither time nor disk (unwritten chunks read back as the NaN fill value).
+    """
+    worm_ids = [str(w) for ds in datasets for w in ds["worm"].values]
     if len(set(worm_ids)) != len(worm_ids):
         raise InputError(out, "duplicate worm ids across batches")
-    dt = float(opened[0].attrs["dt"])
-    for path, ds in zip(batches, opened, strict=True):
-        if float(ds.attrs["dt"]) != dt:
-            raise InputError(path, f"batch dt {ds.attrs['dt']} differs from {dt}")
+    dt = float(attrs["dt"])
     sizes = {"worm": len(worm_ids), "neuron": len(NEURONS),
-             "time": max(ds.sizes.get("time", 0) for ds in opened),
-             "roi": max(ds.sizes.get("roi", 0) for ds in opened)}
+             "time": max(ds.sizes.get("time", 0) for ds in datasets),
+             "roi": max(ds.sizes.get("roi", 0) for ds in datasets)}
     template: dict[str, xr.DataArray] = {}
-    for ds in sorted(opened, key=lambda d: d.sizes["worm"] == 0):  # empty batches lose dtypes
+    for ds in sorted(datasets, key=lambda d: d.sizes["worm"] == 0):  # empty ones lose dtypes
         for name, var in ds.data_vars.items():
             template.setdefault(name, var)
-    dropped = [d for ds in opened for d in json.loads(ds.attrs.get("dropped_worms", "[]"))]
-    record = provenance("recordings", {"batches": [str(b) for b in batches]},
-                        {k: opened[0].attrs[k] for k in Settings().attrs()}, checksums=False)
-    record["batches"] = [json.loads(ds.attrs["provenance"]) for ds in opened
-                         if "provenance" in ds.attrs]
-    attrs = {**{k: v for k, v in opened[0].attrs.items() if k != "provenance"},
-             "dropped_worms": json.dumps(dropped),
-             "source": ",".join(dict.fromkeys(s for ds in opened for s in
-                                              str(ds.attrs.get("source", "")).split(",") if s)),
-             **provenance_attrs(record)}
     with atomic_path(out) as tmp, h5netcdf.File(tmp, "w") as nc:
         nc.dimensions = sizes
         _create(nc, "worm", ("worm",), h5py.string_dtype(), np.array(worm_ids, dtype=object))
@@ -308,20 +306,32 @@ def _write_merged(opened: list[xr.Dataset], batches: list[Path], out: Path) -> N
         _create(nc, "roi", ("roi",), np.int32, np.arange(sizes["roi"], dtype=np.int32))
         targets = {name: _create_like(nc, name, var, sizes) for name, var in template.items()}
         start = 0
-        for ds in opened:
+        for ds in datasets:
             n = ds.sizes["worm"]
             for name in template:
                 if name in ds and n:
-                    values = ds[name].values
-                    if values.dtype == bool:
-                        values = values.astype(np.int8)
-                    elif values.dtype.kind in "US":
-                        values = values.astype(object)
-                    index = (slice(start, start + n),) + tuple(slice(0, s) for s in values.shape[1:])
-                    targets[name][index] = values
+                    _write_block(targets[name], start, ds[name].values)
             start += n
-            log.info("merged %d worm(s) (%d/%d)", n, start, sizes["worm"])
+            log.info("wrote %d worm(s) (%d/%d)", n, start, sizes["worm"])
         nc.attrs.update(attrs)
+
+
+def _write_block(target, start: int, values: np.ndarray) -> None:
+    """Write ``values`` (n_worm, ...) at worm offset ``start``; traces row by row if 3-D."""
+    if values.dtype == bool:
+        values = values.astype(np.int8)
+    elif values.dtype.kind in "US":
+        values = values.astype(object)
+    if values.ndim == 3 and values.dtype.kind == "f":
+        h5ds = target._h5ds  # h5py selection of only the recorded rows of each worm
+        recorded = np.isfinite(values).any(axis=-1)
+        for i in range(values.shape[0]):
+            rows = np.flatnonzero(recorded[i])
+            if rows.size:
+                h5ds[start + i, rows, : values.shape[2]] = values[i, rows]
+        return
+    index = (slice(start, start + len(values)),) + tuple(slice(0, s) for s in values.shape[1:])
+    target[index] = values
 
 
 def _create(nc, name, dims, dtype, data, attrs=None):
@@ -349,7 +359,7 @@ def _create_like(nc, name: str, var: xr.DataArray, sizes: dict):
     else:
         dtype, kwargs["fillvalue"] = var.dtype, np.nan
     if len(shape) >= 2 and all(shape) and var.dtype.kind == "f":
-        kwargs.update(chunks=(1, *shape[1:]), compression="gzip", compression_opts=1)
+        kwargs.update(chunks=(1,) * (len(shape) - 1) + shape[-1:], **COMPRESSION)
     variable = nc.create_variable(name, var.dims, dtype=dtype, **kwargs)
     if initial is not None and all(shape):
         variable[...] = initial

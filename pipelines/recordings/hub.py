@@ -8,7 +8,8 @@ sha256). When the Hub cannot be reached (or ``HF_HUB_OFFLINE=1``) a complete cac
 is used, with a warning; with neither, :class:`InputError` says how to get the data. The
 parquet shards of the chosen config are resolved with ``datasets.load_dataset_builder`` (no
 Arrow-cache copy, no remote code) and streamed into one parquet file per source experiment,
-so every source is one homogenization batch.
+so every source is one homogenization batch (only the columns the homogenization reads are
+copied; the manifest checksums the original shards).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ log = get_logger(__name__)
 DEFAULT_REPO = "qsimeon/celegans_neural_data"
 DEFAULT_CONFIG = "worm_data_short"
 CACHE_MANIFEST = "cache-manifest.json"
+EXTRA_COLUMNS = ("raw_data_file", "slot")
+"""Columns kept in the per-source files besides those the reader needs (the published
+``calcium_data`` / ``time_in_seconds`` are recomputed, so they are not copied)."""
 ALLOW_PATTERNS = ["README.md", "*.parquet", "**/*.parquet"]
 HOW_TO_GET = (
     "get the data once with network access, e.g. `hf download {repo} --repo-type dataset "
@@ -129,8 +133,9 @@ def split_sources(shards: list[Path], out_dir: Path, sources: list[str] | None =
 
 
 def _tables(handle: pq.ParquetFile, shard: Path, batch_rows: int):
+    columns = [c for c in (*REQUIRED, *EXTRA_COLUMNS) if c in handle.schema_arrow.names]
     try:
-        for batch in handle.iter_batches(batch_size=batch_rows):
+        for batch in handle.iter_batches(batch_size=batch_rows, columns=columns):
             yield pa.Table.from_batches([batch])
     except (pa.ArrowInvalid, OSError) as error:
         raise InputError(shard, f"corrupt or truncated parquet: {error}") from error
