@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,9 @@ def test_tiny_simulated_recording_runs(tmp_path):
         assert h5["gcamp/traces_array_F_F20"].shape == (n_frames, n_roi)
     assert (raw / "worm00-labels.csv").stat().st_size > 100
     assert (tmp_path / "data/logs/simulate_worm/tiny/worm00.log").exists()
+    # another process, through the Python API: the same bytes
+    from pipelines.simulate import SimulationSettings, simulate_recording
+
+    here = simulate_recording(SimulationSettings.from_config(simulate, seed=1), tmp_path / "api")
+    for name in ("worm00-data.h5", "worm00-labels.csv"):
+        assert filecmp.cmp(raw / name, here.parent / name, shallow=False), name
