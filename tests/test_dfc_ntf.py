@@ -229,3 +229,32 @@ def test_missing_fibre_fast_path_matches_em_imputation():
     direct = np.sqrt(((tensor - estimate)[mask] ** 2).sum() / (tensor[mask] ** 2).sum())
     assert fast.final_error == pytest.approx(direct, rel=1e-3)
     assert factor_similarity(fast, truth_fit(factors))[0] > 0.95
+
+
+def test_rule_functions_write_ntf_and_map_new_worms(tmp_path):
+    from pipelines.common import write_netcdf
+    from pipelines.dfc.pipeline import run_affinity, run_map, run_ntf
+
+    store = planted_communities(n_neurons=24, n_worms=8, duration=240, n_communities=2,
+                                community_size=6, seed=5)
+    paths = []
+    for k, worms in enumerate(([0, 1, 2], [3, 4, 5], [6, 7])):
+        batch = store[["calcium"]].isel(worm=worms)
+        write_netcdf(batch, tmp_path / f"b{k}.nc")
+        paths.append(tmp_path / f"a{k}.nc")
+        run_affinity(tmp_path / f"b{k}.nc", paths[-1], {}, 2.0, seed=0)
+    ntf = {"ranks": [2, 3], "n_starts": 2, **FAST}
+    run_ntf(paths[:2], tmp_path / "ntf.nc", {}, ntf, seed=0, anatomy_source=None)
+    out = xr.open_dataset(tmp_path / "ntf.nc", engine="h5netcdf")
+    assert out.sizes["worm"] == 6 and out.attrs["selected_rank"] in (2, 3)
+    assert {"time_factor", "worm_factor", "pair_weight", "is_baseline", "best_error",
+            "similarity", "heldout_error"} <= set(out.data_vars)
+    assert "provenance" in out.attrs
+    run_map(paths[2:], tmp_path / "ntf.nc", tmp_path / "mapped.nc", {}, ntf, seed=0,
+            reference_name="ref")
+    mapped = xr.open_dataset(tmp_path / "mapped.nc", engine="h5netcdf")
+    assert list(mapped["worm"].values) == ["worm06", "worm07"]
+    assert mapped.attrs["mapped_onto"] == "ref"
+    np.testing.assert_array_equal(mapped["time_factor"].values, out["time_factor"].values)
+    assert np.isfinite(mapped["worm_factor"].values).all()
+    assert (mapped["worm_factor"].values >= 0).all()

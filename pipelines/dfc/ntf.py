@@ -79,13 +79,15 @@ class CPFit:
 
 
 def prepare_tensor(tensor: np.ndarray, mask: np.ndarray | None = None,
-                   rank: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                   rank: int | None = None,
+                   free_modes=(0, 1, 2)) -> tuple[np.ndarray, np.ndarray | None]:
     """Validate a tensor for NTF; return (float32 C-contiguous data with 0 at missing entries,
     boolean mask or None when fully observed).
 
     Raises ValueError with the reason and the fix for: wrong shape, negative values, a worm,
     time point or pair with no observed entry (all-NaN), too few worms or time points or
-    pairs for ``rank``, or fewer observed entries than free parameters.
+    pairs for ``rank``, or fewer observed entries than free parameters. Only the
+    ``free_modes`` (those to be fitted) must have an observed entry in every slice.
     """
     tensor = np.asarray(tensor)
     if tensor.ndim != 3:
@@ -100,6 +102,8 @@ def prepare_tensor(tensor: np.ndarray, mask: np.ndarray | None = None,
         raise ValueError(f"NTF needs non-negative data; {int((data < 0).sum())} entries are < 0 "
                          "(clip or shift the affinities first)")
     for axis, name in enumerate(("time point", "worm", "pair")):
+        if axis not in free_modes:
+            continue
         empty = ~observed.any(axis=tuple(a for a in range(3) if a != axis))
         if empty.any():
             raise ValueError(
@@ -219,7 +223,7 @@ def _gram_product(factors, skip=None):
 
 
 def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: int = 0,
-            max_iter: int = 500, tol: float = 1e-6, min_iter: int = 5, sweeps: int = 3,
+            max_iter: int = 500, tol: float = 1e-5, min_iter: int = 5, sweeps: int = 3,
             init: list[list[np.ndarray]] | None = None, fixed_modes=(),
             check: bool = True) -> list[CPFit]:
     """Fit one non-negative CP decomposition per entry of ``ranks`` (random starts batched).
@@ -457,7 +461,7 @@ class NonNegativeCP(BaseEstimator):
     random_state : int seed.
     """
 
-    def __init__(self, rank: int = 5, n_starts: int = 4, max_iter: int = 500, tol: float = 1e-6,
+    def __init__(self, rank: int = 5, n_starts: int = 4, max_iter: int = 500, tol: float = 1e-5,
                  min_iter: int = 5, sweeps: int = 3, random_state: int = 0):
         self.rank = rank
         self.n_starts = n_starts
@@ -495,7 +499,7 @@ class NonNegativeCP(BaseEstimator):
             raise ValueError(f"transform needs (time, worm, pair) = (" 
                              f"{self.time_factor_.shape[0]}, W, {self.pair_factor_.shape[0]}), "
                              f"got {X.shape}")
-        data, observed = prepare_tensor(X, mask)
+        data, observed = prepare_tensor(X, mask, free_modes=(1,))
         rng = np.random.default_rng(self.random_state)
         scale = float(np.sqrt((data.astype(np.float64) ** 2).sum()))
         worm = random_factors((data.shape[1],), self.rank, rng, scale)[0]

@@ -40,7 +40,7 @@ class RankSettings:
     heldout_tol: float = 0.01
     baseline_cv: float = 0.1
     max_iter: int = 500
-    tol: float = 1e-6
+    tol: float = 1e-5
 
 
 def factor_similarity(a: CPFit, b: CPFit) -> tuple[float, np.ndarray]:
