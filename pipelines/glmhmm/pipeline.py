@@ -36,7 +36,7 @@ DEFAULTS = {
     "max_iter": 100,
     "tol": 1e-5,
     "min_occupancy": 0.02,
-    "min_worm_fraction": 0.8,
+    "min_worm_fraction": 0.5,
     "heldout_fraction": 0.2,
     "heldout_block": 100,
     "heldout_worms": False,
