@@ -240,3 +240,26 @@ def test_align_offsets_and_schedule():
                                   da.sel(worm="w1", time=1.0).values)
     with pytest.raises(ValueError, match="schedule lacks"):
         align_schedule(da, {"w0": schedule["w0"]}, ["salt", "odor"])
+
+
+@pytest.mark.realdata
+def test_dag2023_affinity_masks_and_tensor(dag2023, tmp_path):
+    from pipelines.recordings.homogenize import Settings, homogenize_folder
+
+    store = homogenize_folder("flavell-h5", dag2023 / "swf702_with_id", tmp_path / "dag.nc",
+                              "dag", Settings(), labels=str(dag2023 / "neuropal_labels_flat.csv"))
+    calcium = store["calcium"].isel(worm=[0, 1], time=slice(0, 600))
+    ds = batch_affinity(calcium, float(store.attrs["dt"]), AffinitySettings(), time_bin=1.0)
+    recorded = calcium.notnull().any("time")
+    names = [str(n) for n in calcium["neuron"].values]
+    for w in range(2):
+        missing = {names[k] for k in np.flatnonzero(~recorded.values[w])}
+        involved = np.array([a in missing or b in missing for a, b in
+                             zip(ds["neuron_1"].values, ds["neuron_2"].values)])
+        values = ds["affinity"].isel(worm=w).values
+        assert involved.any() and np.isnan(values[..., involved]).all()
+        finite = values[..., ~involved]
+        assert np.isfinite(finite).all() and finite.min() >= 0 and finite.max() <= 1
+        assert 0.001 < finite.mean() < 0.5  # real neurons do co-move, not all the time
+    tensor = build_tensor(ds, min_coverage=1.0)  # pairs recorded in both worms
+    assert tensor["mask"].values.all() and tensor.sizes["pair"] > 100
