@@ -1,0 +1,30 @@
+"""Communities of dynamic-connectome components: a weighted stochastic block model with
+minimum-description-length model selection (pip-only stand-in for graph-tool's nested weighted
+SBM), a Leiden/Louvain modularity baseline, stability scores, and a weighted LFR benchmark
+generator. See ``docs/dfc_communities.md``.
+"""
+
+from .components import (
+    component_communities,
+    detect_communities,
+    present_neurons,
+    run_communities,
+)
+from .leiden import leiden_communities, louvain_communities
+from .sbm import SBMFit, description_length, fit_sbm
+from .stability import comembership, community_stability, neuron_stability
+
+__all__ = [
+    "SBMFit",
+    "comembership",
+    "community_stability",
+    "component_communities",
+    "description_length",
+    "detect_communities",
+    "fit_sbm",
+    "leiden_communities",
+    "louvain_communities",
+    "neuron_stability",
+    "present_neurons",
+    "run_communities",
+]

@@ -1,0 +1,232 @@
+"""Communities of every NTF component: the content of ``data/dfc/{recording}/communities.nc``.
+
+Each component's ``pair_weight`` (pre, post) is one weighted graph over the neurons of the
+tensor. Neurons with no finite weight or no edge in it are absent (community −1); the rest are
+partitioned by the weighted SBM (or Leiden), the Leiden baseline is run beside it, and every
+community gets a stability score from the SBM's restarts or from resampled pair weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from sklearn.metrics import normalized_mutual_info_score
+
+from pipelines.common import NEURON_INDEX, NEURONS, InputError, get_logger, write_netcdf
+from pipelines.common.provenance import provenance, provenance_attrs
+
+from .leiden import leiden_communities, louvain_communities
+from .sbm import fit_sbm
+from .stability import comembership, community_stability, neuron_stability
+
+log = get_logger(__name__)
+
+METHODS = ("sbm", "leiden", "louvain")
+STABILITY_SOURCES = ("restarts", "bootstrap")
+
+DEFAULTS = {
+    "method": "sbm",
+    "degree_corrected": "auto",
+    "restarts": 10,
+    "nested": True,
+    "max_levels": 6,
+    "leiden_resolution": 1.0,
+    "stability": "restarts",
+}
+
+
+def detect_communities(weights: np.ndarray, method: str = "sbm", seed: int = 0,
+                       **options) -> np.ndarray:
+    """Partition a weighted graph.
+
+    Parameters
+    ----------
+    weights : (N, N) float
+        Symmetric non-negative edge weights (0 = no edge).
+    method : {"sbm", "leiden", "louvain"}
+        "sbm": weighted SBM at its minimum-description-length level (:func:`fit_sbm`
+        options: ``degree_corrected``, ``restarts``, ...); "leiden"/"louvain": modularity
+        (option ``resolution``).
+    seed : int
+
+    Returns
+    -------
+    labels : (N,) int, communities 0..B−1 by decreasing size.
+    """
+    if method == "sbm":
+        options.pop("resolution", None)
+        return fit_sbm(weights, seed=seed, nested=False, **options).labels
+    if method == "leiden":
+        return leiden_communities(weights, seed=seed, resolution=options.get("resolution", 1.0))
+    if method == "louvain":
+        return louvain_communities(weights, seed=seed, resolution=options.get("resolution", 1.0))
+    raise ValueError(f"unknown community method '{method}' (choose from {', '.join(METHODS)})")
+
+
+def present_neurons(weights: np.ndarray) -> np.ndarray:
+    """Nodes (bool, N) of a component graph: some finite weight and at least one edge."""
+    finite = np.isfinite(weights)
+    return finite.any(axis=1) & (np.where(finite, weights, 0.0) > 0).any(axis=1)
+
+
+def _component(weights, settings, seed, resamples=None):
+    """Partition, hierarchy, stability and Leiden baseline of one component graph (n, n)."""
+    n = weights.shape[0]
+    if settings["method"] == "sbm":
+        fit = fit_sbm(weights, degree_corrected=settings["degree_corrected"],
+                      restarts=settings["restarts"], nested=settings["nested"],
+                      max_levels=settings["max_levels"], seed=seed)
+        labels, levels, dls, dc = fit.labels, fit.levels, fit.description_length, fit.degree_corrected
+        others = fit.restart_labels
+    else:
+        labels = detect_communities(weights, settings["method"], seed,
+                                    resolution=settings["leiden_resolution"])
+        levels, dls, dc = [labels], [np.nan], False
+        others = [detect_communities(weights, settings["method"], seed + 1 + k,
+                                     resolution=settings["leiden_resolution"])
+                  for k in range(settings["restarts"])]
+    if resamples is not None:
+        others = [detect_communities(w, settings["method"], seed, restarts=1,
+                                     degree_corrected=dc, resolution=settings["leiden_resolution"])
+                  for w in resamples]
+    stability = neuron_stability(labels, others)
+    leiden = leiden_communities(weights, seed=seed, resolution=settings["leiden_resolution"])
+    return {
+        "labels": labels, "levels": levels, "dl": dls, "dc": dc, "stability": stability,
+        "community_stability": community_stability(labels, stability),
+        "comembership": comembership(others), "leiden": leiden,
+        "nmi": normalized_mutual_info_score(labels, leiden) if n > 1 else np.nan,
+    }
+
+
+def component_communities(ntf: xr.Dataset, settings: dict | None = None,
+                          seed: int = 0) -> xr.Dataset:
+    """Communities of every component of an NTF summary.
+
+    Parameters
+    ----------
+    ntf : Dataset
+        ``pair_weight`` (component, pre, post), symmetric, NaN for pairs outside the tensor;
+        optional ``pair_weight_bootstrap`` (component, bootstrap, pre, post) from a bootstrap
+        over worms (then ``stability: bootstrap`` uses it).
+    settings : dict
+        The ``dfc.communities`` config (keys of ``DEFAULTS``).
+    seed : int
+
+    Returns
+    -------
+    Dataset over all canonical neurons (``neuron``), with ``community`` (component, neuron)
+    int32 (−1: absent), ``community_level`` (component, level, neuron), ``stability``
+    (component, neuron) in [0, 1] (NaN: absent), ``community_stability`` (component,
+    community_id), ``n_communities`` (component), ``description_length`` (component, level)
+    nats, ``degree_corrected`` (component), ``leiden_community`` (component, neuron),
+    ``nmi_sbm_leiden`` (component), ``comembership`` (component, pre, post).
+    """
+    settings = {**DEFAULTS, **(settings or {})}
+    if settings["method"] not in METHODS:
+        raise ValueError(f"dfc.communities.method '{settings['method']}' is not one of {METHODS}")
+    if settings["stability"] not in STABILITY_SOURCES:
+        raise ValueError(f"dfc.communities.stability '{settings['stability']}' is not one of "
+                         f"{STABILITY_SOURCES}")
+    if "pair_weight" not in ntf:
+        raise ValueError("the NTF summary has no 'pair_weight' (component, pre, post)")
+    pair_weight = ntf["pair_weight"].transpose("component", "pre", "post")
+    use_bootstrap = settings["stability"] == "bootstrap"
+    if use_bootstrap and "pair_weight_bootstrap" not in ntf:
+        raise ValueError("dfc.communities.stability is 'bootstrap' but the NTF summary has no "
+                         "'pair_weight_bootstrap'; use 'restarts' or produce the bootstrap")
+    names = [str(n) for n in pair_weight["pre"].values]
+    slots = np.array([NEURON_INDEX[n] for n in names])
+    components = pair_weight["component"].values
+    results = []
+    for k, component in enumerate(components):
+        weights = pair_weight.isel(component=k).values.astype(float)
+        present = present_neurons(weights)
+        if present.sum() < 2:
+            raise ValueError(f"component {component} has fewer than 2 connected neurons")
+        graph = np.nan_to_num(weights[np.ix_(present, present)], nan=0.0)
+        graph = (graph + graph.T) / 2
+        resamples = None
+        if use_bootstrap:
+            boot = ntf["pair_weight_bootstrap"].isel(component=k).transpose(..., "pre", "post")
+            resamples = [np.nan_to_num(b[np.ix_(present, present)], nan=0.0)
+                         for b in boot.values.astype(float)]
+        result = _component(graph, settings, seed + int(k), resamples)
+        result["present"] = present
+        results.append(result)
+        log.info("component %s: %d neurons, %d communities (DL %.1f nats, %d levels), NMI with "
+                 "Leiden %.2f", component, present.sum(), result["labels"].max() + 1,
+                 result["dl"][0], len(result["levels"]), result["nmi"])
+    return _assemble(results, components, slots, settings, seed)
+
+
+def _assemble(results, components, slots, settings, seed) -> xr.Dataset:
+    n_comp, n_neurons = len(components), len(NEURONS)
+    n_levels = max(len(r["levels"]) for r in results)
+    n_comm = max(int(r["labels"].max()) + 1 for r in results)
+    community = np.full((n_comp, n_neurons), -1, np.int32)
+    levels = np.full((n_comp, n_levels, n_neurons), -1, np.int32)
+    leiden = np.full((n_comp, n_neurons), -1, np.int32)
+    stability = np.full((n_comp, n_neurons), np.nan, np.float32)
+    comm_stab = np.full((n_comp, n_comm), np.nan, np.float32)
+    dl = np.full((n_comp, n_levels), np.nan)
+    co = np.full((n_comp, n_neurons, n_neurons), np.nan, np.float32)
+    for k, r in enumerate(results):
+        idx = slots[r["present"]]
+        community[k, idx] = r["labels"]
+        leiden[k, idx] = r["leiden"]
+        stability[k, idx] = r["stability"]
+        comm_stab[k, : r["community_stability"].size] = r["community_stability"]
+        for level, (labels, value) in enumerate(zip(r["levels"], r["dl"], strict=False)):
+            levels[k, level, idx] = labels
+            dl[k, level] = value
+        co[k][np.ix_(idx, idx)] = r["comembership"]
+    ds = xr.Dataset(
+        {
+            "community": (("component", "neuron"), community),
+            "community_level": (("component", "level", "neuron"), levels),
+            "stability": (("component", "neuron"), stability),
+            "community_stability": (("component", "community_id"), comm_stab),
+            "n_communities": ("component", np.array([r["labels"].max() + 1 for r in results],
+                                                    np.int32)),
+            "n_levels": ("component", np.array([len(r["levels"]) for r in results], np.int32)),
+            "description_length": (("component", "level"), dl),
+            "degree_corrected": ("component", np.array([bool(r["dc"]) for r in results])),
+            "leiden_community": (("component", "neuron"), leiden),
+            "nmi_sbm_leiden": ("component", np.array([r["nmi"] for r in results])),
+            "comembership": (("component", "pre", "post"), co),
+        },
+        coords={"component": components, "neuron": list(NEURONS), "pre": list(NEURONS),
+                "post": list(NEURONS), "level": np.arange(n_levels),
+                "community_id": np.arange(n_comm)},
+        attrs={"method": settings["method"], "stability_source": settings["stability"],
+               "seed": seed},
+    )
+    descriptions = {
+        "community": "community at the DL-selected level (0..B-1 by size; -1: neuron absent)",
+        "community_level": "nested hierarchy: community at each level (level 0 = selected)",
+        "stability": "mean Jaccard overlap of the neuron's community across restarts or "
+                     "bootstrap resamples, in [0, 1]",
+        "community_stability": "mean stability of the community's members",
+        "description_length": "SBM description length of each level's partition (nats)",
+        "leiden_community": "Leiden modularity baseline (-1: absent)",
+        "nmi_sbm_leiden": "normalised mutual information of the SBM and Leiden partitions",
+        "comembership": "probability that two neurons share a community across restarts or "
+                        "resamples",
+    }
+    for name, text in descriptions.items():
+        ds[name].attrs["description"] = text
+    return ds
+
+
+def run_communities(ntf_path, output_path, settings: dict, seed: int) -> None:
+    """Rule ``dfc_communities``: ``ntf.nc`` -> ``communities.nc``."""
+    with xr.open_dataset(ntf_path, engine="h5netcdf") as ntf:
+        ntf = ntf.load()
+    try:
+        ds = component_communities(ntf, settings, seed)
+    except ValueError as error:
+        raise InputError(ntf_path, str(error)) from error
+    record = provenance("dfc", {"ntf": ntf_path}, {"communities": settings, "seed": seed})
+    ds.attrs.update(provenance_attrs(record))
+    write_netcdf(ds, output_path)

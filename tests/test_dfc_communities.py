@@ -1,0 +1,269 @@
+"""Communities of dfc components: weighted SBM with DL model selection, modularity baselines,
+stability, weighted LFR graphs, and the per-component summary."""
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import normalized_mutual_info_score as nmi
+
+from pipelines.common import NEURONS
+from pipelines.dfc.communities import (
+    comembership,
+    community_stability,
+    component_communities,
+    description_length,
+    detect_communities,
+    fit_sbm,
+    leiden_communities,
+    lfr,
+    louvain_communities,
+    neuron_stability,
+    run_communities,
+)
+from pipelines.dfc.communities.sbm import _beta, _state, _sweep, _total_dl, node_statistics
+
+
+def planted_graph(n=120, blocks=4, inside=3.0, outside=1.0, density=1.0, seed=0):
+    """Weighted SBM sample: exponential weights, mean ``inside`` within blocks."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(blocks), int(np.ceil(n / blocks)))[:n]
+    truth = rng.permutation(truth)
+    mean = np.where(truth[:, None] == truth[None, :], inside, outside)
+    weights = np.triu(rng.exponential(mean) * (rng.random((n, n)) < density), 1)
+    return weights + weights.T, truth
+
+
+# --------------------------------------------------------------------------------- SBM
+
+
+def test_sbm_recovers_planted_blocks_and_their_number():
+    weights, truth = planted_graph()
+    fit = fit_sbm(weights, seed=0, restarts=4)
+    assert nmi(truth, fit.labels) >= 0.9
+    assert fit.n_blocks == 4
+    # the optimiser finds a partition at least as short as the truth
+    assert fit.description_length[0] <= description_length(weights, truth) + 1e-6
+
+
+def test_sbm_sparse_planted_blocks():
+    weights, truth = planted_graph(n=100, blocks=3, inside=4.0, outside=1.0, density=0.5, seed=3)
+    fit = fit_sbm(weights, seed=1, restarts=4, degree_corrected=False)
+    assert nmi(truth, fit.labels) >= 0.9
+    assert fit.n_blocks == 3
+
+
+def test_sbm_gives_one_block_without_structure():
+    rng = np.random.default_rng(5)
+    weights = np.triu(rng.exponential(1.0, (100, 100)), 1)
+    fit = fit_sbm(weights + weights.T, seed=0, restarts=3)
+    assert fit.n_blocks == 1
+    assert len(fit.levels) == 1
+
+
+def test_sbm_deterministic_under_seed():
+    weights, _ = planted_graph(n=60, blocks=3, inside=2.0, seed=2)
+    a = fit_sbm(weights, seed=7, restarts=3)
+    b = fit_sbm(weights, seed=7, restarts=3)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert a.description_length == b.description_length
+    assert [lv.tolist() for lv in a.levels] == [lv.tolist() for lv in b.levels]
+
+
+def test_sbm_hierarchy_is_nested_and_coarsening():
+    weights, _ = planted_graph(n=90, blocks=3, inside=3.0, seed=4)
+    fit = fit_sbm(weights, seed=0, restarts=3)
+    sizes = [int(level.max()) + 1 for level in fit.levels]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
+    assert sizes[-1] == 1
+    for lower, upper in zip(fit.levels, fit.levels[1:], strict=False):
+        # every lower block maps into exactly one upper block
+        for block in np.unique(lower):
+            assert np.unique(upper[lower == block]).size == 1
+    assert np.argmin(fit.description_length) == 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), blocks=st.integers(1, 6))
+def test_sweep_deltas_match_recomputed_description_length(seed, blocks):
+    rng = np.random.default_rng(seed)
+    n = 25
+    weights = np.triu(rng.exponential(1.0, (n, n)) * (rng.random((n, n)) < 0.6), 1)
+    weights[0, 1] = 1.0  # at least one edge
+    A = node_statistics(weights + weights.T)
+    c = np.ones(n)
+    labels, X, size = _state(A, c, rng.integers(0, blocks, n))
+    beta = _beta(A)
+    before = _total_dl(X, size, beta)
+    moves, change = _sweep(A, c, labels, X, size, beta, rng.permutation(n))
+    _, X2, size2 = _state(A, c, labels)
+    assert np.isclose(_total_dl(X2, size2, beta), before + change, atol=1e-6)
+    assert change <= 0
+
+
+def test_sbm_rejects_bad_input():
+    with pytest.raises(ValueError, match="symmetric"):
+        fit_sbm(np.triu(np.ones((5, 5)), 1))
+    with pytest.raises(ValueError, match="NaN"):
+        fit_sbm(np.full((4, 4), np.nan))
+    with pytest.raises(ValueError, match="non-negative"):
+        fit_sbm(-np.ones((4, 4)))
+    with pytest.raises(ValueError, match="no edges"):
+        fit_sbm(np.zeros((4, 4)))
+
+
+# ------------------------------------------------------------------------- baselines
+
+
+@pytest.mark.parametrize("method", ["leiden", "louvain"])
+def test_modularity_baselines_find_planted_modules(method):
+    weights, truth = planted_graph(n=90, blocks=3, inside=5.0, outside=0.2, density=0.5)
+    labels = detect_communities(weights, method=method, seed=0)
+    assert labels.shape == truth.shape
+    assert nmi(truth, labels) >= 0.9
+
+
+def test_baselines_are_deterministic():
+    weights, _ = planted_graph(n=60, blocks=3, inside=2.0)
+    np.testing.assert_array_equal(leiden_communities(weights, seed=3),
+                                  leiden_communities(weights, seed=3))
+    np.testing.assert_array_equal(louvain_communities(weights, seed=3),
+                                  louvain_communities(weights, seed=3))
+
+
+def test_unknown_method_is_an_error():
+    with pytest.raises(ValueError, match="unknown community method"):
+        detect_communities(np.ones((3, 3)) - np.eye(3), method="infomap")
+
+
+# ------------------------------------------------------------------------- stability
+
+
+def test_stability_by_hand():
+    reference = np.array([0, 0, 1, 1])
+    same = np.array([[5, 5, 7, 7]])
+    np.testing.assert_allclose(neuron_stability(reference, same), 1.0)
+    merged = np.array([[0, 0, 0, 0]])  # Jaccard |{a,b}| / |{a,b,c,d}| = 1/2
+    np.testing.assert_allclose(neuron_stability(reference, merged), 0.5)
+    both = np.vstack([same, merged])
+    np.testing.assert_allclose(neuron_stability(reference, both), 0.75)
+    np.testing.assert_allclose(community_stability(reference, [1.0, 0.5, 0.2, 0.4]), [0.75, 0.3])
+    co = comembership(both)
+    np.testing.assert_allclose(np.diag(co), 1.0)
+    assert co[0, 2] == 0.5 and co[0, 1] == 1.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 3), min_size=6, max_size=6), min_size=2, max_size=5))
+def test_stability_bounded(partitions):
+    partitions = np.array(partitions)
+    score = neuron_stability(partitions[0], partitions[1:])
+    assert np.all((score >= 0) & (score <= 1))
+    co = comembership(partitions)
+    assert np.all((co >= 0) & (co <= 1)) and np.allclose(co, co.T)
+
+
+# ------------------------------------------------------------------------- LFR
+
+
+def test_fitted_strengths_meet_feasible_targets():
+    rng = np.random.default_rng(0)
+    adjacency = np.triu(rng.random((40, 40)) < 0.3, 1).astype(float)
+    adjacency += adjacency.T
+    target = adjacency.sum(1) ** 1.5
+    weights = lfr.fit_strengths(adjacency, target)
+    np.testing.assert_allclose(weights, weights.T)
+    assert (weights[adjacency == 0] == 0).all() and (weights[adjacency > 0] > 0).all()
+    np.testing.assert_allclose(weights.sum(1), target, rtol=0.02)
+
+
+def test_lfr_graphs_have_requested_weight_mixing():
+    graphs, _ = lfr.weighted_lfr(lfr.SETTINGS[3], n_graphs=1)
+    graph = graphs[0]
+    assert graph["weights"].shape == (lfr.N_NODES, lfr.N_NODES)
+    assert not lfr.is_degenerate(graph["weights"], graph["labels"])
+    assert abs(graph["mu_w"] - 0.5) < 0.1
+    adjacency = (graph["weights"] > 0).astype(float)
+    achieved = [lfr.mixing(lfr.lfr_weights(adjacency, graph["labels"], mu_w, 2.0),
+                           graph["labels"])[1] for mu_w in (0.25, 0.5, 0.75)]
+    assert achieved == sorted(achieved)
+    assert abs(achieved[2] - 0.75) < 0.1
+    # strength follows k^beta
+    strength, degree = graph["weights"].sum(1), adjacency.sum(1)
+    assert np.corrcoef(np.log(strength), np.log(degree))[0, 1] > 0.95
+
+
+def test_lfr_rejects_degenerate_graphs(monkeypatch):
+    labels = np.repeat([0, 1], 5)
+    split = np.kron(np.eye(2), np.ones((5, 5))) - np.eye(10)  # no link between communities
+    joined = split.copy()
+    joined[0, 9] = joined[9, 0] = 1.0
+    assert lfr.is_degenerate(split, labels) and not lfr.is_degenerate(joined, labels)
+    assert lfr.is_degenerate(joined, np.zeros(10, int))
+    answers = {13: (split, labels), 14: None, 15: (joined, labels)}
+    monkeypatch.setattr(lfr, "_topology", lambda setting, seed, limit: answers[seed])
+    graphs, skipped = lfr.weighted_lfr(lfr.LFRSetting(0.5, 0.5, 1.0, 25), n_graphs=1)
+    assert [g["seed"] for g in graphs] == [15]
+    assert skipped == {"failed": 1, "degenerate": 1}
+
+
+# ------------------------------------------------------------------- component summary
+
+
+def ntf_summary(seed=0):
+    """Two components over 50 tensor neurons; neurons 45-49 absent from component 1."""
+    names = list(NEURONS[:50])
+    first, truth_first = planted_graph(n=50, blocks=2, inside=4.0, seed=seed)
+    second, truth_second = planted_graph(n=50, blocks=3, inside=4.0, seed=seed + 1)
+    second[45:, :] = np.nan
+    second[:, 45:] = np.nan
+    ds = xr.Dataset(
+        {"pair_weight": (("component", "pre", "post"), np.stack([first, second]))},
+        coords={"component": [0, 1], "pre": names, "post": names})
+    return ds, truth_first, truth_second
+
+
+def test_component_communities_layout_and_recovery():
+    ntf, truth_first, truth_second = ntf_summary()
+    out = component_communities(ntf, {"restarts": 3}, seed=0)
+    assert out["community"].dims == ("component", "neuron")
+    assert out.sizes["neuron"] == len(NEURONS)
+    community = out["community"].values
+    assert (community[:, 50:] == -1).all() and (community[1, 45:] == -1).all()
+    assert nmi(truth_first, community[0, :50]) >= 0.9
+    assert nmi(truth_second[:45], community[1, :45]) >= 0.9
+    np.testing.assert_array_equal(out["n_communities"].values, [2, 3])
+    stability = out["stability"].values
+    present = community >= 0
+    assert np.all((stability[present] >= 0) & (stability[present] <= 1))
+    assert np.isnan(stability[~present]).all()
+    assert np.nanmin(out["community_stability"].values) >= 0.9
+    assert (out["nmi_sbm_leiden"] >= 0).all()
+    assert (out["leiden_community"].values[~present] == -1).all()
+    levels = out["community_level"].values
+    np.testing.assert_array_equal(levels[:, 0], community)
+
+
+def test_component_communities_uses_bootstrap_when_asked():
+    ntf, *_ = ntf_summary()
+    with pytest.raises(ValueError, match="pair_weight_bootstrap"):
+        component_communities(ntf, {"stability": "bootstrap"})
+    noisy = ntf["pair_weight"].expand_dims(bootstrap=2).transpose("component", "bootstrap", ...)
+    ntf["pair_weight_bootstrap"] = noisy
+    out = component_communities(ntf, {"stability": "bootstrap", "restarts": 2}, seed=1)
+    assert out.attrs["stability_source"] == "bootstrap"
+    assert np.nanmin(out["stability"].values) >= 0.9
+
+
+def test_run_communities_writes_with_provenance(tmp_path):
+    ntf, *_ = ntf_summary()
+    ntf_path = tmp_path / "ntf.nc"
+    ntf.to_netcdf(ntf_path, engine="h5netcdf")
+    out_path = tmp_path / "communities.nc"
+    run_communities(ntf_path, out_path, {"method": "leiden", "restarts": 2}, seed=0)
+    with xr.open_dataset(out_path, engine="h5netcdf") as ds:
+        assert "provenance" in ds.attrs and ds.attrs["method"] == "leiden"
+        assert ds["community"].dtype == np.int32
+    with pytest.raises(ValueError, match="method"):
+        run_communities(ntf_path, out_path, {"method": "magic"}, seed=0)
