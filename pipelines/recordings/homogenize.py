@@ -11,9 +11,10 @@ when the dense (worm, neuron, time) cube does not fit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5netcdf
@@ -274,19 +275,22 @@ def merge_batches(batches: list[str | os.PathLike], out: str | os.PathLike) -> N
         attrs = {**{k: v for k, v in opened[0].attrs.items() if k != "provenance"},
                  "dropped_worms": json.dumps(dropped), "source": ",".join(dict.fromkeys(sources)),
                  **provenance_attrs(record)}
-        write_store(opened, Path(out), attrs)
+        write_store(opened, Path(out), attrs, paths=batches)
     finally:
         for ds in opened:
             ds.close()
 
 
-def write_store(datasets: list[xr.Dataset], out: str | os.PathLike, attrs: dict) -> None:
+def write_store(datasets: list[xr.Dataset], out: str | os.PathLike, attrs: dict,
+                paths: list[Path] | None = None) -> None:
     """Write datasets of the store layout, concatenated along worm, as one NetCDF4 file.
 
-    Streams one dataset and variable at a time. The (worm, neuron|roi, time) variables are
-    chunked per trace and only recorded traces are written, so the NaN bulk of the dense cube
-    costs neither time nor disk (unwritten chunks read back as the NaN fill value).
+    Streams one dataset and variable at a time. The trace variables (:data:`TRACE_MASKS`) are
+    chunked per trace and only recorded traces are read (from ``paths``, when the datasets
+    are opened files) and written, so the NaN bulk of the dense cube costs neither time nor
+    disk (unwritten chunks read back as the NaN fill value).
     """
+    paths = paths or [None] * len(datasets)
     worm_ids = [str(w) for ds in datasets for w in ds["worm"].values]
     if len(set(worm_ids)) != len(worm_ids):
         raise InputError(out, "duplicate worm ids across batches")
@@ -306,30 +310,47 @@ def write_store(datasets: list[xr.Dataset], out: str | os.PathLike, attrs: dict)
         _create(nc, "roi", ("roi",), np.int32, np.arange(sizes["roi"], dtype=np.int32))
         targets = {name: _create_like(nc, name, var, sizes) for name, var in template.items()}
         start = 0
-        for ds in datasets:
+        for ds, path in zip(datasets, paths, strict=True):
             n = ds.sizes["worm"]
             for name in template:
-                if name in ds and n:
+                if name not in ds or not n:
+                    continue
+                if name in TRACE_MASKS:
+                    _write_traces(targets[name], start, ds, name, path)
+                else:
                     _write_block(targets[name], start, ds[name].values)
             start += n
             log.info("wrote %d worm(s) (%d/%d)", n, start, sizes["worm"])
         nc.attrs.update(attrs)
 
 
+TRACE_MASKS = {"calcium": "labeled", "unlabeled": "roi_column"}
+"""Trace variables (worm, neuron|roi, time) and the variable saying which rows are recorded."""
+
+
+def _write_traces(target, start: int, ds: xr.Dataset, name: str, path: Path | None) -> None:
+    """Copy only the recorded rows of each worm (h5py selections, one per worm)."""
+    mask = ds[TRACE_MASKS[name]].values
+    recorded = mask if mask.dtype == bool else mask >= 0
+    n_time = ds.sizes["time"]
+    h5_target = target._h5ds
+    with contextlib.ExitStack() as stack:
+        if path is None:
+            source = ds[name].values
+        else:
+            source = stack.enter_context(h5py.File(path, "r"))[name]
+        for i in range(ds.sizes["worm"]):
+            rows = np.flatnonzero(recorded[i])
+            if rows.size:
+                h5_target[start + i, rows, :n_time] = source[i, rows, :n_time]
+
+
 def _write_block(target, start: int, values: np.ndarray) -> None:
-    """Write ``values`` (n_worm, ...) at worm offset ``start``; traces row by row if 3-D."""
+    """Write ``values`` (n_worm, ...) at worm offset ``start``."""
     if values.dtype == bool:
         values = values.astype(np.int8)
     elif values.dtype.kind in "US":
         values = values.astype(object)
-    if values.ndim == 3 and values.dtype.kind == "f":
-        h5ds = target._h5ds  # h5py selection of only the recorded rows of each worm
-        recorded = np.isfinite(values).any(axis=-1)
-        for i in range(values.shape[0]):
-            rows = np.flatnonzero(recorded[i])
-            if rows.size:
-                h5ds[start + i, rows, : values.shape[2]] = values[i, rows]
-        return
     index = (slice(start, start + len(values)),) + tuple(slice(0, s) for s in values.shape[1:])
     target[index] = values
 
@@ -372,8 +393,3 @@ def homogenize_folder(fmt: str, path: str | os.PathLike, out: str | os.PathLike,
     """Convenience (no Snakemake): every file of a folder as one batch, written to ``out``."""
     files = list(input_files(fmt, path).values())
     return build_batch(fmt, files, out, recording, settings, **options)
-
-
-def settings_dict(settings: Settings) -> dict:
-    """Settings as a plain nested dict (for logs and JSON)."""
-    return asdict(settings)
