@@ -1,0 +1,14 @@
+"""Rule dfc_communities: ntf.nc -> communities of every component (communities.nc)."""
+
+from pipelines.common import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from pipelines.dfc.communities import run_communities  # noqa: E402
+
+run_communities(
+    snakemake.input.ntf,
+    snakemake.output.communities,
+    snakemake.params.communities,
+    snakemake.params.seed,
+)
