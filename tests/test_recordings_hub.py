@@ -9,13 +9,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import xarray as xr
-from recordings_fixtures import hub_folder, planted, write_flavell, write_labels_csv
 
 from pipelines.common import InputError
 from pipelines.recordings import hub
 from pipelines.recordings.export import CONFIG, export_hub
 from pipelines.recordings.homogenize import Settings, SmoothSettings, build_batch
 from pipelines.recordings.readers import read_file
+from tests.recordings_fixtures import hub_folder, planted, write_flavell, write_labels_csv
 
 
 def test_pull_local_folder_splits_sources(tmp_path):

@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from recordings_fixtures import (
+
+from pipelines.common import NEURON_INDEX, InputError
+from pipelines.recordings.homogenize import Settings, build_batch, homogenize_folder, merge_batches
+from pipelines.recordings.labels import standardize_labels
+from pipelines.recordings.readers import input_files, read_file
+from tests.recordings_fixtures import (
     planted,
     write_csv,
     write_flavell,
@@ -18,11 +23,6 @@ from recordings_fixtures import (
     write_zimmer_v5,
     write_zimmer_v73,
 )
-
-from pipelines.common import NEURON_INDEX, InputError
-from pipelines.recordings.homogenize import Settings, build_batch, homogenize_folder, merge_batches
-from pipelines.recordings.labels import standardize_labels
-from pipelines.recordings.readers import input_files, read_file
 
 LABELS = ["AVAL", "VB02", "RMDD?", "unknown"]
 

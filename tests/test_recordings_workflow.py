@@ -12,7 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 import xarray as xr
 import yaml
-from recordings_fixtures import hub_folder, planted, write_csv, write_flavell, write_labels_csv
+
+from tests.recordings_fixtures import (
+    hub_folder,
+    planted,
+    write_csv,
+    write_flavell,
+    write_labels_csv,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
