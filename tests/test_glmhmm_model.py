@@ -167,3 +167,12 @@ def test_one_step_prediction_uses_only_the_past(planted):
     pred2 = model.predict(changed)
     np.testing.assert_allclose(pred[0][:401], pred2[0][:401])
     assert np.isnan(pred[0][0]).all()
+
+
+def test_scoring_a_worm_missing_neurons(planted):
+    _, _, worms = planted
+    model = SwitchingGLM(2, n_restarts=1, max_iter=5).fit(worms)
+    partial = worms[0].copy()
+    partial[:, 3] = np.nan
+    marginal, n_obs = model.loglik([partial])
+    assert np.isfinite(marginal).all() and n_obs[0] == (len(partial) - 1) * 7

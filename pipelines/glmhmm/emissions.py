@@ -152,7 +152,7 @@ def _check_worm(w, y, rec):
         )
 
 
-def prepare_sequences(worms, recorded=None, lags: int = 1) -> Sequences:
+def prepare_sequences(worms, recorded=None, lags: int = 1, for_fit: bool = True) -> Sequences:
     """Build the padded regression batch from a list of worms.
 
     Parameters
@@ -163,6 +163,9 @@ def prepare_sequences(worms, recorded=None, lags: int = 1) -> Sequences:
         Neurons recorded in each worm (default: neurons with any finite value).
     lags : int
         History length L of the exponential basis.
+    for_fit : bool
+        Fitting needs every neuron recorded in some worm; scoring or decoding a few worms does
+        not (a neuron none of them records simply adds nothing).
 
     Returns
     -------
@@ -180,7 +183,7 @@ def prepare_sequences(worms, recorded=None, lags: int = 1) -> Sequences:
     if recorded.shape != (len(worms), n_neurons):
         raise ValueError(f"recorded must be ({len(worms)}, {n_neurons}), got {recorded.shape}")
     never = ~recorded.any(axis=0)
-    if never.any():
+    if for_fit and never.any():
         raise ValueError(
             f"neuron(s) {np.flatnonzero(never).tolist()} are all-NaN in every worm; drop them "
             "(or raise glmhmm.min_worm_fraction)"

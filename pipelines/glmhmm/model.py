@@ -151,8 +151,8 @@ class SwitchingGLM:
     def _dof(self):
         return self.dof if self.observation == "studentt" else None
 
-    def _sequences(self, worms, recorded):
-        return emissions.prepare_sequences(worms, recorded, self.lags)
+    def _sequences(self, worms, recorded, for_fit=False):
+        return emissions.prepare_sequences(worms, recorded, self.lags, for_fit=for_fit)
 
     def _check_size(self, seq):
         n_frames = int(seq.frames.sum())
@@ -289,7 +289,7 @@ class SwitchingGLM:
             Neurons recorded per worm (default: any finite value).
         """
         self._check_settings()
-        seq = self._sequences(worms, recorded)
+        seq = self._sequences(worms, recorded, for_fit=True)
         self._check_size(seq)
         best = None
         self.restarts_ = []
