@@ -151,14 +151,38 @@ class SharedAR:
         return iterate(step, history[:, -self.order - 1:], n_frames)
 
 
-def glm_forecaster():
-    """The switching GLM's one-step predictor when ``pipelines.glmhmm`` exposes one, else None.
+@dataclass
+class SwitchingGLMOneStep:
+    """The switching GLM's one-step prediction (``pipelines.glmhmm``), fitted on the train
+    blocks here so that it sees no test frame. Only horizon 1 is defined: longer horizons
+    are NaN (the GLM stage does not roll out)."""
 
-    The predictor stage only calls ``pipelines.glmhmm.one_step_prediction`` if it exists
-    (a colleague's stage); its absence is reported, not an error.
-    """
-    try:
-        from pipelines import glmhmm
-    except ImportError:
-        return None
-    return getattr(glmhmm, "one_step_prediction", None)
+    model: object
+    name = "switching_glm"
+    context = 1
+
+    @classmethod
+    def fit(cls, activity: np.ndarray, present: np.ndarray, train_blocks: np.ndarray,
+            n_states: int = 2, seed: int = 0) -> SwitchingGLMOneStep | None:
+        """activity (W, T, N) normalised; present (W, N); train_blocks (W, 2). None when
+        ``pipelines.glmhmm`` is unavailable."""
+        try:
+            from pipelines.glmhmm.model import SwitchingGLM
+        except ImportError:
+            return None
+        worms = [activity[w, a:b].astype(np.float64) for w, (a, b) in enumerate(train_blocks) if b > a]
+        recorded = present[[w for w, (a, b) in enumerate(train_blocks) if b > a]]
+        model = SwitchingGLM(n_states, prior="gaussian", prior_options={"scale": 0.1},
+                             n_restarts=1, max_iter=50, seed=seed)
+        model.fit(worms, recorded)
+        return cls(model)
+
+    def predict_block(self, segment: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """One-step predictions (T, N) over a (T, N) block, filtered from its first frame."""
+        # a 2-frame all-recorded companion sequence satisfies the GLM's check that every
+        # neuron is recorded somewhere; sequences are filtered independently
+        companion = np.tile([[-1.0], [1.0]], (1, segment.shape[1]))
+        predicted, _ = self.model.predict(
+            [np.where(present, segment, np.nan).astype(np.float64), companion],
+            np.stack([present, np.ones_like(present)]))
+        return predicted.astype(np.float32)

@@ -51,7 +51,7 @@ def forecast_metrics(predicted: np.ndarray, observed: np.ndarray, last: np.ndarr
     variance = np.var(observed, axis=0)
     copy_mse = np.mean((last - observed) ** 2, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = predicted - predicted.mean(0)
+        p = predicted - predicted.mean(0)  # NaN forecasts give NaN scores
         o = observed - observed.mean(0)
         r = (p * o).sum(0) / np.sqrt((p**2).sum(0) * (o**2).sum(0))
         return {"r2": 1 - mse / variance, "r": r, "skill": 1 - mse / copy_mse,
@@ -71,6 +71,8 @@ def score_forecasts(forecasts: dict, observed: np.ndarray, last: np.ndarray,
             scores = forecast_metrics(predicted[:, h - 1], observed[:, h - 1], last)
             for metric in FORECAST_METRICS:
                 value = scores[metric]
+                if not np.isfinite(value).any():
+                    continue  # e.g. a one-step-only model at longer horizons
                 rows.append({"model": model, "horizon_s": round(float(h * dt), 3),
                              "metric": metric, "value": float(np.nanmedian(value)),
                              "n_neurons": int(np.isfinite(value).sum())})

@@ -5,8 +5,10 @@ worms) + a linear embedding of the neuron's last K normalised frames + a continu
 of the frame step in seconds. Behaviour variables (velocity, head angle, reversal) enter as
 extra tokens of the same kind. Pre-LN self-attention across tokens; neurons and behaviours a
 worm did not record are key-padding-masked (their data are never read). The head forecasts the
-change from the last value for H future frames of every neuron, with the last layer
-zero-initialised so that an untrained model is exactly copy-last. A second head decodes
+change from the last value for H future frames of every neuron: a linear skip from the
+neuron's own history (a shared AR on changes) plus an MLP on its attended token, both
+zero-initialised so that an untrained model is exactly copy-last. Token patches are taken
+relative to the last value, so slow drift of a recording does not move the tokens. A second head decodes
 behaviour at the same H frames from the pooled neuron tokens.
 """
 
@@ -122,6 +124,11 @@ class NeuronTransformer(nn.Module):
         )
         self.norm = nn.LayerNorm(d)
         self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        # linear skip from the neuron's own (relative) history to its H changes: a shared AR
+        # on changes inside the model, so attention only has to learn what AR cannot
+        self.skip = nn.Linear(config.context, config.horizon)
+        nn.init.zeros_(self.skip.weight)
+        nn.init.zeros_(self.skip.bias)
         self.behaviour_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
         nn.init.normal_(self.identity.weight, std=0.02)
         nn.init.normal_(self.behaviour_identity.weight, std=0.02)
@@ -135,7 +142,8 @@ class NeuronTransformer(nn.Module):
         values = torch.where(present[:, None, :], history, torch.zeros_like(history))
         step = torch.as_tensor(float(dt), device=history.device, dtype=history.dtype)
         last = values[:, -1:, :]
-        tokens = self.patch((values - last).transpose(1, 2)) + self.identity(neuron_ids)[None]
+        relative = (values - last).transpose(1, 2)  # (B, N, K)
+        tokens = self.patch(relative) + self.identity(neuron_ids)[None]
         if self.level is not None:
             tokens = tokens + self.level(last.transpose(1, 2))
         tokens = tokens + self.time(step)
@@ -158,6 +166,7 @@ class NeuronTransformer(nn.Module):
         horizons = torch.arange(1, self.config.horizon + 1, device=history.device) * step
         h_emb = self.horizon_time(horizons.to(history.dtype))  # (H, d)
         delta = self.head(z[:, None, :, :] + h_emb[None, :, None, :]).squeeze(-1)  # (B, H, N)
+        delta = delta + self.skip(relative).transpose(1, 2)
         out = {"activity": last + delta}
         weight = present.to(z.dtype)[:, :, None]
         pooled = (z * weight).sum(1) / weight.sum(1).clamp(min=1.0)  # (B, d)

@@ -4,7 +4,6 @@ recording through a trained model. Workflow scripts call these three functions."
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -17,7 +16,7 @@ from pipelines.common.atomic import atomic_path
 from pipelines.common.provenance import provenance_attrs
 
 from . import connectivity
-from .baselines import CopyLast, RidgeVAR, SharedAR
+from .baselines import CopyLast, RidgeVAR, SharedAR, SwitchingGLMOneStep
 from .data import (
     BINARY_BEHAVIOURS,
     Panel,
@@ -47,12 +46,12 @@ log = get_logger(__name__)
 DEFAULTS = {
     "context_frames": 16, "horizon_frames": 4, "horizons_s": [0.6, 2.4, 9.6], "d_model": 64,
     "layers": 2, "heads": 4, "ff_mult": 2, "dropout": 0.1, "neuron_dropout": 0.15,
-    "behaviour_dropout": 0.5, "behaviour_weight": 0.2, "lr": 2e-3, "weight_decay": 0.05,
-    "batch_size": 32, "max_epochs": 12, "max_minutes": 1.5, "patience": 3, "window_stride": 1,
+    "behaviour_dropout": 0.5, "behaviour_weight": 0.2, "lr": 1e-3, "weight_decay": 0.05,
+    "batch_size": 32, "max_epochs": 8, "max_minutes": 1.5, "patience": 2, "window_stride": 2,
     "test_fraction": 0.25, "val_fraction": 0.15, "split_gap_frames": None, "min_coverage": 0.9,
     "seeds": [0], "heldout_worms": 2, "heldout_max_minutes": 0.5, "few_shot_minutes": 2.0,
     "few_shot_steps": 60, "ar_order": 8, "decoder_lags": 8, "on_upsampled": "subsample",
-    "device": "auto", "gpus": 0, "connectivity_null": 100,
+    "device": "auto", "gpus": 0, "connectivity_null": 100, "glm_states": 0,
 }
 """Defaults of every setting; kept equal to workflow/schemas/predictor.schema.yaml (tested)."""
 
@@ -158,6 +157,20 @@ def _baseline_forecasters(panel: Panel, worm: int, splits: Splits, shared: Share
     return out
 
 
+def _glm_forecaster(glm: SwitchingGLMOneStep, panel: Panel, worm: int, block):
+    """One-step GLM predictions over the test block, filtered from its first frame; frames
+    beyond the first are NaN (the GLM does not roll out)."""
+    start, stop = block
+    predicted = glm.predict_block(panel.activity[worm, start:stop], panel.present[worm])
+
+    def forecast(w, o, n):
+        out = np.full((len(o), n, panel.activity.shape[2]), np.nan, np.float32)
+        out[:, 0] = predicted[o + 1 - start]
+        return out
+
+    return forecast
+
+
 def _decode_rows(panel: Panel, worm: int, block, model, train_idx: np.ndarray, splits: Splits,
                  lags: int) -> pd.DataFrame:
     """Behaviour one frame ahead on a worm's test block: the transformer's head with behaviour
@@ -192,36 +205,61 @@ def _only(blocks: np.ndarray, index: np.ndarray) -> np.ndarray:
     return out
 
 
-def evaluate_split(prepared: Prepared, settings: dict, model, eval_worms, train_worms,
-                   split: str, seed: int, fewshot: bool) -> dict:
-    """Forecast, behaviour and sanity rows for ``eval_worms`` with a model trained on
-    ``train_worms`` (baselines fitted on the same worms; per-worm VAR on the worm itself)."""
+def evaluate_split(prepared: Prepared, settings: dict, models: dict, eval_worms, train_worms,
+                   split: str, fewshot: bool) -> dict:
+    """Forecast, behaviour and sanity rows for ``eval_worms``.
+
+    ``models`` maps seed -> transformer trained on ``train_worms``; the shared AR, the GLM
+    and the behaviour ridge are fitted once on the same worms (per-worm VAR on the evaluated
+    worm's own train block). Deterministic baselines carry seed NaN.
+    """
     panel, splits = prepared.panel, prepared.splits
     frames = horizon_frames(settings["horizons_s"], panel.dt)
-    context = max(settings["context_frames"], settings["ar_order"])
+    context = max(settings["context_frames"], settings["ar_order"] + 1)
     train_idx = np.asarray(train_worms)
     shared = SharedAR.fit(panel.activity, panel.present, _only(splits.train, train_idx),
                           _only(splits.val, train_idx), settings["ar_order"])
-    forecasts, behaviour, sanity, kept = [], [], [], {}
+    glm = None
+    if settings["glm_states"] > 0:
+        glm = SwitchingGLMOneStep.fit(panel.activity, panel.present, _only(splits.train, train_idx),
+                                      settings["glm_states"], min(models))
+        if glm is None:
+            log.warning("pipelines.glmhmm unavailable: no switching GLM baseline")
+    tables = {"forecast": [], "sanity": [], "behaviour": []}
+    kept = {}
+
+    def collect(worm, forecasters, seed, rollouts):
+        rows, forecasts = evaluate_worm(panel, worm, splits.test[worm], forecasters, frames, context)
+        tables["forecast"].append(rows.assign(seed=seed))
+        tables["sanity"].append(sanity_rows(panel, worm, splits.test[worm], rollouts, context).assign(seed=seed))
+        return forecasts
+
     for worm in eval_worms:
-        forecasters = _baseline_forecasters(panel, worm, splits, shared)
-        forecasters["transformer"] = _transformer_forecaster(model, panel)
-        if fewshot:
-            single = panel.select_worms([worm])
-            limit = splits.val[worm, 0] - settings["context_frames"]
-            minutes = min(settings["few_shot_minutes"], limit * panel.dt / 60)
-            tuned, _ = few_shot(model, single, minutes, train_config(settings, seed),
-                                settings["few_shot_steps"])
-            forecasters["transformer_fewshot"] = _transformer_forecaster(tuned, panel)
-        rows, kept[worm] = evaluate_worm(panel, worm, splits.test[worm], forecasters, frames, context)
-        forecasts.append(rows)
-        sanity.append(sanity_rows(panel, worm, splits.test[worm],
-                                  {k: v for k, v in forecasters.items() if k != "copy_last"}, context))
-        behaviour.append(_decode_rows(panel, worm, splits.test[worm], model, train_idx, splits,
-                                      settings["decoder_lags"]))
-    tag = {"split": split, "seed": seed}
-    return {"forecast": pd.concat(forecasts).assign(**tag), "sanity": pd.concat(sanity).assign(**tag),
-            "behaviour": pd.concat(behaviour).assign(**tag), "forecasts": kept}
+        baselines = _baseline_forecasters(panel, worm, splits, shared)
+        rollouts = {k: v for k, v in baselines.items() if k != "copy_last"}
+        if glm is not None:
+            baselines["switching_glm"] = _glm_forecaster(glm, panel, worm, splits.test[worm])
+        collect(worm, baselines, np.nan, rollouts)
+        for seed, model in models.items():
+            mine = {"transformer": _transformer_forecaster(model, panel)}
+            if fewshot:
+                limit = splits.val[worm, 0] - settings["context_frames"]
+                minutes = min(settings["few_shot_minutes"], limit * panel.dt / 60)
+                tuned, _ = few_shot(model, panel.select_worms([worm]), minutes,
+                                    train_config(settings, seed), settings["few_shot_steps"])
+                mine["transformer_fewshot"] = _transformer_forecaster(tuned, panel)
+            forecasts = collect(worm, mine, seed, mine)
+            if seed == min(models):
+                kept[worm] = forecasts
+            decoded = _decode_rows(panel, worm, splits.test[worm], model, train_idx, splits,
+                                   settings["decoder_lags"])
+            if seed != min(models):
+                decoded = decoded[decoded["model"] != "lagged_ridge"]
+            tables["behaviour"].append(decoded.assign(
+                seed=np.where(decoded["model"] == "lagged_ridge", np.nan, seed)))
+    out = {key: pd.concat(value, ignore_index=True).assign(split=split) for key, value in tables.items()}
+    out["forecasts"] = kept
+    return out
 
 
 def _heldout_folds(n_worms: int, heldout: int) -> list[int]:
@@ -241,21 +279,24 @@ def evaluate_recording(store_path, model_path, csv_path, nc_path, settings: dict
     model, metadata = load_checkpoint(model_path, settings["device"])
     panel = prepared.panel
     all_worms = np.arange(len(panel.worms))
-    parts = [evaluate_split(prepared, settings, model, all_worms, all_worms, "within_worm",
-                            settings["seeds"][0], fewshot=False)]
+    parts = [evaluate_split(prepared, settings, {metadata["seed"]: model}, all_worms, all_worms,
+                            "within_worm", fewshot=False)]
     within = parts[0]
-    timings = {"train_seconds": metadata["report"]["train_seconds"]}
-    for seed in settings["seeds"]:
-        for worm in _heldout_folds(len(panel.worms), settings["heldout_worms"]):
-            others = np.setdiff1d(all_worms, [worm])
-            start = time.perf_counter()
-            fold_model, _ = fit(panel, _only(prepared.splits.train, others),
-                                _only(prepared.splits.val, others), model.config,
-                                train_config(settings, seed, settings["heldout_max_minutes"]),
-                                label=f"held-out {panel.worms[worm]} seed {seed}")
-            timings.setdefault("heldout_train_seconds", []).append(round(time.perf_counter() - start, 1))
-            parts.append(evaluate_split(prepared, settings, fold_model, [worm], others,
-                                        "heldout_worm", seed, fewshot=True))
+    timings = {"train_seconds": metadata["report"]["train_seconds"],
+               "train_cpu_seconds": metadata["report"].get("train_cpu_seconds")}
+    for worm in _heldout_folds(len(panel.worms), settings["heldout_worms"]):
+        others = np.setdiff1d(all_worms, [worm])
+        models = {}
+        for seed in settings["seeds"]:
+            fold_model, report = fit(panel, _only(prepared.splits.train, others),
+                                     _only(prepared.splits.val, others), model.config,
+                                     train_config(settings, seed, settings["heldout_max_minutes"]),
+                                     label=f"held-out {panel.worms[worm]} seed {seed}")
+            timings.setdefault("heldout_train_seconds", []).append(report["train_seconds"])
+            timings.setdefault("heldout_train_cpu_seconds", []).append(report["train_cpu_seconds"])
+            models[seed] = fold_model
+        parts.append(evaluate_split(prepared, settings, models, [worm], others, "heldout_worm",
+                                    fewshot=True))
     tables = {key: pd.concat([p[key] for p in parts], ignore_index=True)
               for key in ("forecast", "sanity", "behaviour")}
     total, count = _attention(model, prepared)
@@ -274,8 +315,8 @@ def map_recording(store_path, model_path, csv_path, nc_path, settings: dict | No
         prepared = prepare(ds.load(), settings, str(store_path))
     model, metadata = load_checkpoint(model_path, settings["device"])
     worms = np.arange(len(prepared.panel.worms))
-    part = evaluate_split(prepared, settings, model, worms, worms, "mapped",
-                          settings["seeds"][0], fewshot=settings["few_shot_minutes"] > 0)
+    part = evaluate_split(prepared, settings, {metadata["seed"]: model}, worms, worms, "mapped",
+                          fewshot=settings["few_shot_minutes"] > 0)
     tables = {key: part[key] for key in ("forecast", "sanity", "behaviour")}
     total, count = _attention(model, prepared)
     write_outputs(prepared, settings, tables, part["forecasts"], total, count, csv_path, nc_path,
