@@ -248,8 +248,10 @@ def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: 
     ranks = [int(ranks)] if np.isscalar(ranks) else [int(r) for r in ranks]
     if check:
         data, observed = prepare_tensor(tensor, mask, max(ranks))
-    else:  # already prepared: zeros at missing entries, mask None when fully observed
+    else:  # already validated; missing entries must still be zero for the MTTKRPs
         data, observed = tensor, mask
+        if observed is not None:
+            data = np.where(observed, data, np.float32(0))
     norm = float(np.sqrt(np.sum(data.astype(np.float64) ** 2)))
     if init is None:
         init = [random_factors(data.shape, r, np.random.default_rng([seed, k]), norm)

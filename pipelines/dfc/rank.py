@@ -134,13 +134,17 @@ def rank_sweep(tensor: np.ndarray, settings: RankSettings = RankSettings(),
     full = np.ones(data.shape, bool) if observed is None else observed
     held = heldout_fibres(full, settings.heldout_fraction, rng)[None] & full
     train = full & ~held
-    heldout = []
-    for r in ranks:
-        # a fresh random start: warm-starting from the full fit would leak the held-out data
-        fit = fit_ncp(data, [r], train, seed=seed + 7919, **options)[0] if held.any() else None
-        heldout.append(np.nan if fit is None else heldout_error(data, held, fit))
+    heldout = [np.nan] * len(ranks)
+    if held.any():
+        # fresh random starts: warm-starting from the full fits would leak the held-out data
+        train_fits = fit_ncp(data, plan, train, seed=seed + 7919, **options)
+        for k, r in enumerate(ranks):
+            fit = min((f for f, p in zip(train_fits, plan) if p == r),
+                      key=lambda f: f.final_error)
+            heldout[k] = heldout_error(data, held, fit)
+    for k, r in enumerate(ranks):
         log.info("rank %d: best error %.4f, held-out error %.4f", r, best[r].final_error,
-                 heldout[-1])
+                 heldout[k])
 
     evidence = xr.Dataset(
         {
@@ -183,6 +187,8 @@ def select_rank(evidence: xr.Dataset, settings: RankSettings = RankSettings()) -
                 f"similarity across starts >= {settings.min_similarity}, held-out error within "
                 f"{settings.heldout_tol:.0%} of the lowest ({np.nanmin(heldout) if np.isfinite(heldout).any() else np.nan:.4f})")
     for ok, why in ((plateau & stable & predictive, "smallest rank meeting all criteria: "),
+                    (plateau & stable, "held-out criterion not met; smallest rank on the "
+                     "error plateau with stable factors: "),
                     (plateau & predictive, "no rank had stable factors; smallest rank on the "
                      "error plateau with good held-out error: "),
                     (plateau, "smallest rank on the error plateau (held-out and similarity "
