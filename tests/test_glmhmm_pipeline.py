@@ -76,3 +76,31 @@ def test_choose_k_skips_unused_states():
     curve["n_unused"][:] = 1
     with pytest.raises(ValueError, match="no K"):
         choose_k(curve)
+
+
+@pytest.mark.realdata
+def test_dag2023_worms(dag2023):
+    """Two real worms at native frames: a 2-state fit is monotone, uses both states and
+    predicts held-out frames far better than the mean."""
+    from pipelines.glmhmm.emissions import standardize
+    from pipelines.glmhmm.evaluate import one_step_r2
+    from pipelines.glmhmm.model import SwitchingGLM
+    from pipelines.recordings.labels import standardize_labels
+    from pipelines.recordings.readers.flavell import read
+
+    worms = []
+    for path in sorted((dag2023 / "swf702_with_id").glob("*-data.h5"))[:2]:
+        (rec,) = read(path, dag2023 / "neuropal_labels_flat.csv")
+        labels = standardize_labels(rec.labels)
+        worms.append({n: rec.traces[:, i] for i, n in enumerate(labels) if n})
+    common = sorted(set(worms[0]) & set(worms[1]))[:30]
+    arrays = [np.column_stack([w[n] for n in common]) for w in worms]
+    train = [a[:600] for a in arrays]
+    z, mean, sd = standardize(train)
+    test = [(a[600:] - m) / s for a, m, s in zip(arrays, mean, sd, strict=True)]
+    model = SwitchingGLM(2, prior="onehot", n_restarts=1, max_iter=30).fit(z)
+    assert model.monotone_violations_ == 0
+    assert model.unused_states_.size == 0
+    r2 = one_step_r2(test, model.predict(test))
+    assert np.nanmedian(r2) > 0.5
+    assert np.isfinite(model.score(test))

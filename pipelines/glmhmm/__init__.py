@@ -6,3 +6,8 @@ priors), ``mstep`` (closed-form updates), ``model`` (generalised EM and the ``Sw
 estimator), ``select`` (choice of the number of states), ``evaluate`` (state and connectivity
 metrics), ``io`` (the stage's data products).
 """
+
+from .inference import filter_predict, forward_backward, viterbi
+from .model import Params, SwitchingGLM
+
+__all__ = ["Params", "SwitchingGLM", "filter_predict", "forward_backward", "viterbi"]
