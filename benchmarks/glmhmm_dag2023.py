@@ -76,7 +76,7 @@ def common_space(worms: list[dict], min_fraction: float):
         recorded[w, [index[n] for n in worm["neurons"]]] = True
     keep = select_neurons(recorded, min_fraction)
     arrays = []
-    for w, worm in enumerate(worms):
+    for worm in worms:
         y = np.full((len(worm["calcium"]), len(names)), np.nan)
         y[:, [index[n] for n in worm["neurons"]]] = worm["calcium"]
         arrays.append(y[:, keep])

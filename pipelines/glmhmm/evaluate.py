@@ -34,7 +34,7 @@ def state_agreement(truth: np.ndarray, labels: np.ndarray) -> dict:
     counts = np.zeros((l_ids.size, t_ids.size))
     np.add.at(counts, (l_idx, t_idx), 1)
     rows, cols = linear_sum_assignment(-counts)
-    permutation = {int(l): -1 for l in l_ids}
+    permutation = {int(state): -1 for state in l_ids}
     permutation.update({int(l_ids[r]): int(t_ids[c]) for r, c in zip(rows, cols, strict=True)})
     return {
         "accuracy": float(counts[rows, cols].sum() / counts.sum()),
