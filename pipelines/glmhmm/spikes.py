@@ -228,6 +228,21 @@ def _curvature_matrices(design, counts, gamma, observation, ridge):
     return curvature + ridge * np.eye(design.shape[1])
 
 
+def fisher_information(drive: np.ndarray, observation: str) -> np.ndarray:
+    """Elementwise expected Fisher information of the drive: ``s (1-s)`` (Bernoulli),
+    ``s (1-s)^2`` (Poisson with rate ``s = sigmoid(drive)``)."""
+    _check_observation(observation)
+    rate = _sigmoid(drive)
+    return rate * (1.0 - rate) if observation == "bernoulli" else rate * (1.0 - rate) ** 2
+
+
+def _fisher_matrices(design, gamma, theta, observation, ridge):
+    """(S, N, D, D) gamma-weighted expected Fisher information at theta (Fisher scoring)."""
+    info = fisher_information(_drive(design, theta), observation) * gamma[:, :, None]  # (M, S, N)
+    gram = _weighted_gram(info.reshape(len(design), -1), design)
+    return gram.reshape(theta.shape + (design.shape[1],)) + ridge * np.eye(design.shape[1])
+
+
 def _drive(design: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """(..., S, N) pre-activation from design (..., D) and parameters theta (S, N, D)."""
     n_states, n_neurons, n_dim = theta.shape
@@ -443,7 +458,10 @@ class SpikeGLMEmissions:
         """
         spikes = self._check_spikes(spikes)
         design, counts, gamma = _as_frames(self._design(spikes), spikes, mask, posterior)
-        curvature = _curvature_matrices(design, counts, gamma, self.observation, self.ridge)
+        if self.prior == "onehot":
+            curvature = _fisher_matrices(design, gamma, self._theta(), self.observation, self.ridge)
+        else:
+            curvature = _curvature_matrices(design, counts, gamma, self.observation, self.ridge)
         for _ in range(n_iter):
             grad = _gradient(design, counts, gamma, self._theta(), self.observation)
             if self.prior == "onehot":
