@@ -108,6 +108,8 @@ def test_fused_kernels_match_numpy(observation):
         return np.sum(gamma[:, :, None] * sp.observation_log_likelihood(counts[:, None], d, observation))
 
     grad = sp._gradient(design, counts, gamma, theta, observation)
+    residual = gamma[:, :, None] * sp.observation_gradient(counts[:, None], drive, observation)
+    assert np.allclose(grad, np.einsum("msn,md->snd", residual, design))
     step = np.zeros_like(theta)
     step[1, 2, 3] = 1e-6
     numeric = (objective(theta + step) - objective(theta - step)) / 2e-6
@@ -128,6 +130,18 @@ def test_curvature_bound_holds(drive, count, observation):
     f = [sp.observation_log_likelihood(float(count), drive + e, observation) for e in (-h, 0.0, h)]
     second = (f[0] - 2 * f[1] + f[2]) / h**2
     assert sp.curvature_bound(np.array([count]), observation)[0] >= -second - 1e-4
+
+
+@pytest.mark.parametrize("observation", ["bernoulli", "poisson"])
+def test_fisher_information_is_expected_curvature(observation):
+    """E_x[-d^2 log p / d drive^2] under the model's own counts equals fisher_information."""
+    drive, h = np.linspace(-4, 4, 9), 1e-4
+    counts = np.arange(2 if observation == "bernoulli" else 40)[:, None]
+    rate = 1 / (1 + np.exp(-drive))
+    pmf = stats.bernoulli.pmf(counts, rate) if observation == "bernoulli" else stats.poisson.pmf(counts, rate)
+    f = [sp.observation_log_likelihood(counts.astype(float), drive + e, observation) for e in (-h, 0.0, h)]
+    expected = np.sum(pmf * -(f[0] - 2 * f[1] + f[2]) / h**2, axis=0)
+    assert np.allclose(sp.fisher_information(drive, observation), expected, atol=1e-5)
 
 
 def test_bad_spikes_are_rejected():

@@ -28,7 +28,10 @@ a global lower bound of the gamma-weighted log-likelihood (Böhning & Lindsay 19
 it (plus the log prior) never decreases the M-step objective. Its curvature matrix is fixed for
 the whole M-step, computed once per E-step. The Gaussian prior keeps the surrogate quadratic
 (one batched linear solve per step, alternating with ``W0``). For the one-hot prior the
-expected surrogate under ``q`` is quadratic in the moments of ``w``, so each connection's
+quadratic uses the expected Fisher information at the M-step's start instead of the bound
+(Fisher scoring): the type evidence scales with the curvature, and the bound's overstatement
+made the type posteriors overconfident; this step has no monotonicity guarantee. The expected
+quadratic under ``q`` is quadratic in the moments of ``w``, so each connection's
 ``q(type, strength)`` has an exact closed-form coordinate update (Carbonetto & Stephens 2012),
 swept over the presynaptic neurons and vectorised over states and postsynaptic neurons; ``pi``,
 ``mu`` and ``v0`` are then updated in closed form. The E-step uses the posterior-mean weights.
@@ -62,6 +65,7 @@ __all__ = [
     "SpikeFit",
     "coupling_labels",
     "fit_single_glm",
+    "fisher_information",
     "fit_spike_glmhmm",
     "initialize",
     "observation_gradient",
@@ -446,7 +450,10 @@ class SpikeGLMEmissions:
 
     # ---------------------------------------------------------------- M-step
     def m_step(self, spikes: np.ndarray, posterior: np.ndarray, mask: np.ndarray | None = None, n_iter: int = 3) -> SpikeGLMEmissions:
-        """Raise the posterior-weighted log-likelihood plus log prior by ``n_iter`` MM steps.
+        """Raise the posterior-weighted log-likelihood plus log prior by ``n_iter`` steps.
+
+        ``"none"`` / ``"gaussian"``: minorise-maximise steps (never decrease the objective);
+        ``"onehot"``: coordinate-ascent steps on the Fisher-scoring quadratic (see module doc).
 
         Parameters
         ----------
@@ -454,7 +461,7 @@ class SpikeGLMEmissions:
         posterior : (trial, time, state) state posteriors from the E-step
         mask : (trial, time) bool, optional; False frames are ignored
         n_iter : int
-            Minorise-maximise steps (each never decreases the objective).
+            Steps, each recomputing the gradient (one pass over the data).
         """
         spikes = self._check_spikes(spikes)
         design, counts, gamma = _as_frames(self._design(spikes), spikes, mask, posterior)
