@@ -267,3 +267,17 @@ def test_run_communities_writes_with_provenance(tmp_path):
         assert ds["community"].dtype == np.int32
     with pytest.raises(ValueError, match="method"):
         run_communities(ntf_path, out_path, {"method": "magic"}, seed=0)
+
+
+def test_unobserved_pairs_are_not_zero_weights():
+    """NaN pairs carry no information: a structureless graph whose missing pairs cluster on a
+    subset of nodes is still one block (as zeros they would make that subset a block)."""
+    rng = np.random.default_rng(11)
+    weights = np.triu(rng.exponential(1.0, (80, 80)), 1)
+    weights = weights + weights.T
+    holes = np.triu(rng.random((80, 80)) < 0.7, 1)
+    holes[:, 40:] = False
+    holes = holes | holes.T
+    weights[holes] = np.nan
+    assert fit_sbm(weights, seed=0, restarts=2).n_blocks == 1
+    assert fit_sbm(np.nan_to_num(weights), seed=0, restarts=2).n_blocks > 1

@@ -144,13 +144,12 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
         present = present_neurons(weights)
         if present.sum() < 2:
             raise ValueError(f"component {component} has fewer than 2 connected neurons")
-        graph = np.nan_to_num(weights[np.ix_(present, present)], nan=0.0)
+        graph = weights[np.ix_(present, present)]  # NaN: pair outside the tensor, unobserved
         graph = (graph + graph.T) / 2
         resamples = None
         if use_bootstrap:
             boot = ntf["pair_weight_bootstrap"].isel(component=k).transpose(..., "pre", "post")
-            resamples = [np.nan_to_num(b[np.ix_(present, present)], nan=0.0)
-                         for b in boot.values.astype(float)]
+            resamples = [b[np.ix_(present, present)] for b in boot.values.astype(float)]
         result = _component(graph, settings, seed + int(k), resamples)
         result["present"] = present
         results.append(result)

@@ -12,6 +12,8 @@ from .sbm import _relabel, _validate
 
 
 def _edges(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Links (i < j) with positive weight; NaN (unobserved) pairs are no link."""
+    weights = np.nan_to_num(weights, nan=0.0)
     i, j = np.nonzero(np.triu(weights, 1))
     return i, j, weights[i, j]
 

@@ -294,12 +294,12 @@ def _block_statistics(A, labels, n_blocks):
 
 
 def node_statistics(weights: np.ndarray) -> np.ndarray:
-    """Level-0 statistics (3, N, N): slots (1 off the diagonal), edges (w > 0), weights."""
+    """Level-0 statistics (3, N, N): slots (1 for an observed pair off the diagonal, 0 for
+    NaN = unobserved), edges (w > 0), weights."""
     weights = np.asarray(weights, dtype=float)
-    n = weights.shape[0]
-    slots = 1.0 - np.eye(n)
-    edges = (weights > 0).astype(float) * slots
-    return np.stack([slots, edges, weights * slots])
+    observed = np.isfinite(weights) & ~np.eye(weights.shape[0], dtype=bool)
+    values = np.where(observed, weights, 0.0)
+    return np.stack([observed.astype(float), (values > 0).astype(float), values])
 
 
 def description_length(weights: np.ndarray, labels: np.ndarray,
@@ -316,16 +316,20 @@ def _validate(weights) -> np.ndarray:
     weights = np.asarray(weights, dtype=float)
     if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
         raise ValueError(f"weights must be a square (N, N) matrix, got shape {weights.shape}")
-    if not np.all(np.isfinite(weights)):
-        raise ValueError("weights contain NaN/inf: drop absent nodes before fitting")
-    if np.any(weights < 0):
-        raise ValueError("weights must be non-negative (the SBM models exponential weights)")
-    if not np.allclose(weights, weights.T, rtol=1e-6, atol=1e-12):
-        raise ValueError("weights must be symmetric (an undirected graph)")
     if weights.shape[0] < 2:
         raise ValueError("need at least 2 nodes")
-    if not np.any(weights > 0):
-        raise ValueError("the graph has no edges (all weights are 0)")
+    if np.any(np.isinf(weights)):
+        raise ValueError("weights contain inf")
+    observed = np.isfinite(weights)
+    if not np.array_equal(observed, observed.T):
+        raise ValueError("weights must be symmetric (an undirected graph): NaN pattern differs")
+    values = np.where(observed, weights, 0.0)
+    if np.any(values < 0):
+        raise ValueError("weights must be non-negative (the SBM models exponential weights)")
+    if not np.allclose(values, values.T, rtol=1e-6, atol=1e-12):
+        raise ValueError("weights must be symmetric (an undirected graph)")
+    if not np.any(values > 0):
+        raise ValueError("the graph has no edges (all weights are 0 or NaN)")
     return weights
 
 
@@ -334,7 +338,7 @@ def _prepare(weights: np.ndarray, degree_corrected: bool) -> tuple[np.ndarray, f
     A = node_statistics(weights)
     if not degree_corrected:
         return A, 0.0
-    strength = A[2].sum(axis=1)
+    strength = A[2].sum(axis=1)  # over observed pairs
     theta = np.where(strength > 0, strength / strength[strength > 0].mean(), 1.0)
     scale = np.outer(theta, theta)
     A[2] = A[2] / scale
@@ -501,7 +505,8 @@ def fit_sbm(
     Parameters
     ----------
     weights : (N, N) float
-        Symmetric non-negative edge weights (0 = no edge; the diagonal is ignored).
+        Symmetric non-negative edge weights (0 = no edge; NaN = pair not observed, left out
+        of the likelihood; the diagonal is ignored).
     degree_corrected : bool or "auto"
         Correct weights for node strength; "auto" fits both and keeps the smaller DL (the
         paper's rule).

@@ -1,0 +1,188 @@
+"""End-to-end planted benchmark of the dfc stage: simulate -> affinity -> NTF -> communities.
+
+Scenarios (both with known planted communities active in known windows):
+
+* ``simulator``: the workflow's simulated recording at its default noise level (brain states
+  on the Cook 2019 wiring, GCaMP kinetics, partial labels), read from
+  ``data/homogenized/{recording}.nc`` and ``data/raw/{recording}/model.nc``; build them first
+  with ``snakemake data/homogenized/sim.nc data/raw/sim/model.nc``.
+* ``synthetic``: ``pipelines.dfc.synthetic.planted_communities`` (latent shared signals).
+
+Scores per planted community k, after Hungarian matching of communities to non-baseline
+components on time-course AUROC:
+
+* ``auroc``: AUROC of the component's time factor for k's active windows;
+* ``nmi_community`` (the headline, target ≥ 0.8): NMI of the planted split (members of k vs
+  the rest of the component's neurons) with the split by the best-matching SBM community
+  (best F1); also for the best-matching Leiden community;
+* ``nmi_partition``: NMI of the whole SBM partition with the planted split (penalises every
+  further split of the background, which the SBM may well find real structure in);
+* ``f1``: F1 of the best-matching SBM community;
+* ``combined_nmi``: NMI of one neuron partition built from every matched component (a neuron
+  gets the planted community whose best-matching community holds it, else "none") with the
+  planted one (community or none).
+
+    nice python benchmarks/dfc_planted.py [--scenario simulator synthetic] [--seed 0]
+
+Prints a table and writes benchmarks/results/dfc_planted.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import normalized_mutual_info_score as nmi
+from sklearn.metrics import roc_auc_score
+
+from pipelines.dfc.communities import component_communities
+from pipelines.dfc.pipeline import components_from_calcium
+
+RESULTS = Path(__file__).parent / "results" / "dfc_planted.json"
+
+
+def simulator_scenario(recording: str):
+    store = xr.open_dataset(f"data/homogenized/{recording}.nc", engine="h5netcdf").load()
+    model = xr.open_dataset(f"data/raw/{recording}/model.nc", engine="h5netcdf").load()
+    membership = model["membership"].values
+    windows = [list(zip(model["stimulus_start"].values[model["stimulus_community"].values == k],
+                        model["stimulus_end"].values[model["stimulus_community"].values == k],
+                        strict=True)) for k in range(membership.shape[0])]
+    return store, membership, [str(n) for n in model["neuron"].values], windows
+
+
+def synthetic_scenario(seed: int):
+    from pipelines.dfc.synthetic import planted_communities
+
+    store = planted_communities(n_neurons=60, n_worms=10, seed=seed)
+    windows = [[(s, e)] for s, e in zip(store["window_start"].values, store["window_end"].values,
+                                        strict=True)]
+    return (store, store["membership"].values, [str(n) for n in store["neuron"].values],
+            windows)
+
+
+def active(time: np.ndarray, windows) -> np.ndarray:
+    on = np.zeros(time.size, bool)
+    for start, end in windows:
+        on |= (time >= start) & (time < end)
+    return on
+
+
+def best_block(labels: np.ndarray, members: np.ndarray) -> tuple[int, float]:
+    """The community of ``labels`` (≥ 0) with the best F1 for ``members`` (bool)."""
+    best = (-1, 0.0)
+    for block in np.unique(labels[labels >= 0]):
+        inside = labels == block
+        tp = (inside & members).sum()
+        f1 = 2 * tp / (inside.sum() + members.sum()) if tp else 0.0
+        best = max(best, (int(block), float(f1)), key=lambda x: x[1])
+    return best
+
+
+def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, truth_neurons,
+          windows) -> dict:
+    motifs = np.flatnonzero(~ntf["is_baseline"].values)
+    time = ntf["time"].values
+    auroc = np.array([[roc_auc_score(active(time, windows[k]), ntf["time_factor"].values[r])
+                       for r in motifs] for k in range(len(windows))])
+    rows, cols = linear_sum_assignment(-auroc)
+    neurons = communities["neuron"].values.astype(str)
+    truth_index = {n: i for i, n in enumerate(truth_neurons)}
+    per_community = []
+    combined_pred = {}
+    for k, c in zip(rows, cols, strict=True):
+        r = int(motifs[c])
+        labels = communities["community"].sel(component=r).values
+        leiden = communities["leiden_community"].sel(component=r).values
+        keep = np.array([(labels[i] >= 0) and (n in truth_index) for i, n in enumerate(neurons)])
+        members = np.zeros(len(neurons), bool)
+        for i, n in enumerate(neurons):
+            if n in truth_index:
+                members[i] = membership[k, truth_index[n]]
+        block, f1 = best_block(np.where(keep, labels, -1), members & keep)
+        leiden_block, leiden_f1 = best_block(np.where(keep, leiden, -1), members & keep)
+        for i in np.flatnonzero(keep & (labels == block)):
+            combined_pred.setdefault(neurons[i], k)
+        per_community.append({
+            "community": int(k), "component": r, "auroc": float(auroc[k, c]),
+            "members": int(membership[k].sum()), "members_in_graph": int((members & keep).sum()),
+            "n_communities": int(communities["n_communities"].sel(component=r)),
+            "nmi_community": float(nmi(members[keep], labels[keep] == block)),
+            "nmi_community_leiden": float(nmi(members[keep], leiden[keep] == leiden_block)),
+            "nmi_partition": float(nmi(members[keep], labels[keep])),
+            "nmi_partition_leiden": float(nmi(members[keep], leiden[keep])),
+            "f1": f1, "f1_leiden": leiden_f1,
+            "stability_best_block": float(
+                communities["community_stability"].sel(component=r).values[block]),
+        })
+    present = [n for n in truth_neurons if n in set(neurons[(communities["community"].values >= 0)
+                                                           .any(axis=0)])]
+    planted = [int(np.argmax(membership[:, truth_index[n]])) if membership[:, truth_index[n]].any()
+               else -1 for n in present]
+    predicted = [combined_pred.get(n, -1) for n in present]
+    return {"per_community": per_community,
+            "combined_nmi": float(nmi(planted, predicted)),
+            "mean_auroc": float(np.mean([p["auroc"] for p in per_community])),
+            **{f"mean_{key}": float(np.mean([p[key] for p in per_community]))
+               for key in ("nmi_community", "nmi_community_leiden", "nmi_partition",
+                           "nmi_partition_leiden", "f1_leiden")},
+            "mean_f1": float(np.mean([p["f1"] for p in per_community])),
+            "n_components": int(ntf.sizes["component"]), "n_motifs": int(motifs.size)}
+
+
+def run(name: str, store, membership, truth_neurons, windows, seed: int, restarts: int) -> dict:
+    start = time.perf_counter()
+    ntf = components_from_calcium(store, None, seed)
+    ntf_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    communities = component_communities(ntf, {"restarts": restarts}, seed)
+    community_seconds = time.perf_counter() - start
+    result = score(ntf, communities, membership, truth_neurons, windows)
+    result.update(scenario=name, seed=seed, ntf_seconds=ntf_seconds,
+                  community_seconds=community_seconds)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", nargs="*", default=["simulator", "synthetic"])
+    parser.add_argument("--recording", default="sim")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--restarts", type=int, default=10)
+    args = parser.parse_args()
+    results = []
+    for name in args.scenario:
+        data = (simulator_scenario(args.recording) if name == "simulator"
+                else synthetic_scenario(args.seed))
+        results.append(run(name, *data, args.seed, args.restarts))
+    print(f"{'scenario':>9} {'k':>2} {'comp':>4} {'AUROC':>6} {'members':>7} {'B':>3} "
+          f"{'NMI comm SBM/Leiden':>19} {'NMI part SBM/Leiden':>19} {'F1 SBM/Leiden':>13} "
+          f"{'stab':>5}")
+    for result in results:
+        for p in result["per_community"]:
+            print(f"{result['scenario']:>9} {p['community']:>2} {p['component']:>4} "
+                  f"{p['auroc']:>6.3f} {p['members_in_graph']:>3}/{p['members']:<3} "
+                  f"{p['n_communities']:>3} {p['nmi_community']:>9.3f}/"
+                  f"{p['nmi_community_leiden']:<9.3f} {p['nmi_partition']:>9.3f}/"
+                  f"{p['nmi_partition_leiden']:<9.3f} {p['f1']:>6.3f}/{p['f1_leiden']:<6.3f} "
+                  f"{p['stability_best_block']:>5.2f}")
+        print(f"{result['scenario']:>9} mean AUROC {result['mean_auroc']:.3f}, mean community "
+              f"NMI SBM {result['mean_nmi_community']:.3f} (Leiden "
+              f"{result['mean_nmi_community_leiden']:.3f}), partition NMI SBM "
+              f"{result['mean_nmi_partition']:.3f} (Leiden "
+              f"{result['mean_nmi_partition_leiden']:.3f}), mean F1 {result['mean_f1']:.3f}, "
+              f"combined NMI {result['combined_nmi']:.3f}; "
+              f"{result['n_motifs']}/{result['n_components']} motif components; NTF "
+              f"{result['ntf_seconds']:.0f} s, communities {result['community_seconds']:.1f} s")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
