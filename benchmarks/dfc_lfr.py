@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import normalized_mutual_info_score as nmi
 
-from pipelines.dfc.communities import fit_sbm, leiden_communities, louvain_communities
-from pipelines.dfc.communities import lfr
+from pipelines.dfc.communities import fit_sbm, leiden_communities, lfr, louvain_communities
 
 RESULTS = Path(__file__).parent / "results" / "dfc_lfr.json"
 
@@ -87,8 +86,7 @@ def main() -> None:
         report["settings"][str(key)] = {
             "setting": setting.__dict__, "skipped": skipped, "generation_seconds": generation,
             "summary": summary, "anchor_best_baseline": anchor, "graphs": rows}
-
-        def cell(name):
+        def cell(name, summary=summary):
             return f"{summary[name]['mean']:.2f} ± {summary[name]['sd']:.2f}"
 
         print(f"{key:>3} {setting.mu_t:>5} {setting.mu_w:>5} {setting.beta:>4} "
