@@ -77,7 +77,11 @@ def stage_read(corpus: Path) -> dict:
 
 
 def measure(argv: list[str]) -> dict:
-    """Run this script's ``argv`` stage in a child; wall time, peak tree RSS, its JSON."""
+    """Run this script's ``argv`` stage in a child; wall time, CPU time (user + system of the
+    whole tree, less sensitive than wall time to other load on the machine), peak tree RSS."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     child = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True)
     proc, peak = psutil.Process(child.pid), 0
@@ -92,7 +96,10 @@ def measure(argv: list[str]) -> dict:
     out, _ = child.communicate()
     if child.returncode:
         raise SystemExit(f"stage {argv} failed ({child.returncode})")
-    return {"wall_s": wall, "peak_rss_gb": peak / 1e9, **json.loads(out.strip().splitlines()[-1])}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_gb": peak / 1e9,
+            **json.loads(out.strip().splitlines()[-1])}
 
 
 def main() -> None:
@@ -131,10 +138,10 @@ def main() -> None:
         "targets": {"wall_s": 90, "peak_rss_gb": 6},
     }
     print(f"corpus: {run['worms']} worms, {run['rows']} rows, {size / 1e6:.0f} MB parquet")
-    print(f"{'step':<34}{'wall s':>10}{'peak GB':>10}")
-    print(f"{'bare pyarrow read_table':<34}{read['wall_s']:>10.1f}{read['peak_rss_gb']:>10.2f}"
-          f"   (read itself {read['read_s']:.1f} s)")
-    print(f"{'homogenize (pull+batches+merge)':<34}{run['wall_s']:>10.1f}"
+    print(f"{'step':<34}{'wall s':>10}{'CPU s':>10}{'peak GB':>10}")
+    print(f"{'bare pyarrow read_table':<34}{read['wall_s']:>10.1f}{read['cpu_s']:>10.1f}"
+          f"{read['peak_rss_gb']:>10.2f}   (read call itself {read['read_s']:.1f} s)")
+    print(f"{'homogenize (pull+batches+merge)':<34}{run['wall_s']:>10.1f}{run['cpu_s']:>10.1f}"
           f"{run['peak_rss_gb']:>10.2f}")
     for phase in ("pull_hub", "homogenize_batch", "homogenize"):
         print(f"  {phase:<32}{run[phase]:>10.1f}")

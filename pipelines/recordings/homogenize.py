@@ -41,8 +41,6 @@ from .worm import BEHAVIOURS, WormRecording
 
 log = get_logger(__name__)
 
-COMPRESSION = {"compression": "gzip", "compression_opts": 1}
-"""Compression of the (worm, ..., time) variables."""
 
 
 @dataclass(frozen=True)
@@ -380,7 +378,9 @@ def _create_like(nc, name: str, var: xr.DataArray, sizes: dict):
     else:
         dtype, kwargs["fillvalue"] = var.dtype, np.nan
     if len(shape) >= 2 and all(shape) and var.dtype.kind == "f":
-        kwargs.update(chunks=(1,) * (len(shape) - 1) + shape[-1:], **COMPRESSION)
+        # one chunk per trace, uncompressed: recorded float traces do not compress (gzip
+        # cost most of the merge time for no gain) and never-written chunks take no space
+        kwargs["chunks"] = (1,) * (len(shape) - 1) + shape[-1:]
     variable = nc.create_variable(name, var.dims, dtype=dtype, **kwargs)
     if initial is not None and all(shape):
         variable[...] = initial
