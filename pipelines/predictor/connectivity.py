@@ -144,11 +144,31 @@ def score_against_references(attention: xr.DataArray, connectomes_path=None, n_n
     return scores
 
 
-def as_variables(scores: dict) -> dict:
-    """``attention_auroc`` (reference) and ``attention_auroc_stats`` (reference, statistic)."""
+def correlation_sums(activity: np.ndarray, present: np.ndarray, blocks: np.ndarray):
+    """|Pearson r| between frame-to-frame changes of co-recorded neurons within ``blocks``,
+    summed over worms, with counts: the baseline map attention is compared with.
+
+    activity (W, T, N), present (W, N), blocks (W, 2) -> (sum (N, N), count (N, N)).
+    """
+    n = activity.shape[2]
+    total, count = np.zeros((n, n)), np.zeros((n, n))
+    for w, (start, stop) in enumerate(blocks):
+        keep = np.flatnonzero(present[w])
+        if stop - start < 3 or len(keep) < 2:
+            continue
+        change = np.diff(activity[w, start:stop][:, keep], axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.abs(np.corrcoef(change.T))
+        total[np.ix_(keep, keep)] += np.nan_to_num(r)
+        count[np.ix_(keep, keep)] += np.isfinite(r)
+    return total, count
+
+
+def as_variables(scores: dict, prefix: str = "attention") -> dict:
+    """``{prefix}_auroc`` (reference) and ``{prefix}_auroc_stats`` (reference, statistic)."""
     names = list(scores) or ["none"]
     table = np.array([[scores.get(n, {}).get(s, np.nan) for s in STATISTICS] for n in names], float)
     stats = xr.DataArray(table, dims=("reference", "statistic"),
                          coords={"reference": names, "statistic": list(STATISTICS)})
-    return {"attention_auroc": stats.sel(statistic="auroc", drop=True),
-            "attention_auroc_stats": stats}
+    return {f"{prefix}_auroc": stats.sel(statistic="auroc", drop=True),
+            f"{prefix}_auroc_stats": stats}

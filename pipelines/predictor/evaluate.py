@@ -29,8 +29,8 @@ def horizon_frames(horizons_s, dt: float) -> np.ndarray:
     frames = np.maximum(1, np.round(np.asarray(horizons_s, dtype=float) / dt)).astype(np.int64)
     off = np.abs(frames * dt - np.asarray(horizons_s)) > 0.1 * np.asarray(horizons_s)
     if off.any():
-        log.warning("horizons %s s are not whole frames of %.3f s; using %s s", list(horizons_s),
-                    dt, list(np.round(frames * dt, 3)))
+        log.warning("horizons %s s are not whole frames of %.3f s; using %s s", [float(h) for h in horizons_s],
+                    dt, np.round(frames * dt, 3).tolist())
     return frames
 
 

@@ -403,6 +403,15 @@ def write_outputs(prepared, settings, tables, kept, attention_total, attention_c
                                                    seed=settings["seeds"][0])
     for key, values in connectivity.as_variables(scores).items():
         ds[key] = values
+    # the same score for plain |correlation| of changes: is attention any better?
+    correlation = connectivity.attention_matrix(
+        *connectivity.correlation_sums(prepared.panel.activity, prepared.panel.present,
+                                       prepared.splits.train), prepared.panel.neurons)
+    baseline = connectivity.score_against_references(correlation, connectomes_path,
+                                                     n_null=settings["connectivity_null"],
+                                                     seed=settings["seeds"][0])
+    for key, values in connectivity.as_variables(baseline, prefix="correlation").items():
+        ds[key] = values
     ds.attrs.update({
         "model_path": str(model_path), "frame_dt_s": float(prepared.panel.dt),
         "frame_rate_hz": float(1 / prepared.panel.dt), "frame_stride": int(prepared.stride),
