@@ -6,7 +6,10 @@ whose best error is within ``plateau_tol`` (relative) of the lowest error of the
 starts agree (mean similarity of every start to the best one >= ``min_similarity``), and whose
 held-out error is within ``heldout_tol`` of the lowest held-out error. Held-out entries are
 whole (worm, pair) fibres, so a held-out pair's time course in a worm must be predicted from
-other worms and pairs, which is not possible by temporal interpolation.
+other worms and pairs, which is not possible by temporal interpolation. When no rank meets
+all three, the fall-backs in order are: stable and predictive; on the plateau and stable;
+predictive; on the plateau (the training error always falls with rank, so it is the weakest
+evidence). The reason is reported.
 
 A component whose three factors are all nearly constant (coefficient of variation below
 ``baseline_cv``) is the non-negative noise floor, not a motif: it is flagged, never presented
@@ -187,10 +190,12 @@ def select_rank(evidence: xr.Dataset, settings: RankSettings = RankSettings()) -
                 f"similarity across starts >= {settings.min_similarity}, held-out error within "
                 f"{settings.heldout_tol:.0%} of the lowest ({np.nanmin(heldout) if np.isfinite(heldout).any() else np.nan:.4f})")
     for ok, why in ((plateau & stable & predictive, "smallest rank meeting all criteria: "),
+                    (stable & predictive, "no stable rank on the error plateau; smallest "
+                     "stable rank with good held-out error: "),
                     (plateau & stable, "held-out criterion not met; smallest rank on the "
                      "error plateau with stable factors: "),
-                    (plateau & predictive, "no rank had stable factors; smallest rank on the "
-                     "error plateau with good held-out error: "),
+                    (predictive, "no rank had stable factors; smallest rank with good "
+                     "held-out error: "),
                     (plateau, "smallest rank on the error plateau (held-out and similarity "
                      "criteria not met): ")):
         if ok.any():
