@@ -115,7 +115,7 @@ def bench_sweep(quick: bool, seed: int = 0) -> list[dict]:
     plan = [r for r in ranks for _ in range(starts)]
     fits = fit_ncp(tensor, plan, seed=seed)
     seconds = time.perf_counter() - start
-    best = {r: min((f for f, p in zip(fits, plan) if p == r), key=lambda f: f.final_error)
+    best = {r: min((f for f, p in zip(fits, plan, strict=True) if p == r), key=lambda f: f.final_error)
             for r in ranks}
     rows.append({"method": "ours fit_ncp batched sweep", "seconds": round(seconds, 2),
                  "best_error": [round(best[r].final_error, 4) for r in ranks]})

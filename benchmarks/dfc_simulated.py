@@ -59,7 +59,7 @@ def window_scores(out: xr.Dataset, model: xr.Dataset) -> list[dict]:
         starts = model["window_start"].sel(community=c).values
         ends = model["window_end"].sel(community=c).values
         inside = np.zeros(time.size, bool)
-        for lo, hi in zip(starts, ends):
+        for lo, hi in zip(starts, ends, strict=True):
             if np.isfinite(lo):
                 inside |= (time >= lo) & (time < hi)
         scores = [float(auroc(out["time_factor"].values[k], inside))
@@ -68,7 +68,7 @@ def window_scores(out: xr.Dataset, model: xr.Dataset) -> list[dict]:
         members = set(map(str, model["neuron"].values[model["membership"].sel(
             community=c).values]))
         both = np.array([str(a) in members and str(b) in members for a, b in
-                         zip(out["neuron_1"].values, out["neuron_2"].values)])
+                         zip(out["neuron_1"].values, out["neuron_2"].values, strict=True)])
         pair_auc = float(auroc(out["pair_factor"].values[best], both)) if both.any() else None
         in_tensor = set(map(str, out["neuron_1"].values)) | set(map(str, out["neuron_2"].values))
         rows.append({"community": int(c), "members": len(members),

@@ -61,7 +61,7 @@ def test_silent_pairs_score_zero():
     flat = np.full(400, 2.0)
     a = differential_affinity(np.stack([active, silent, flat, silent[::-1]]), DT)
     first, second = np.triu_indices(4, 1)
-    pairs = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(first, second))}
+    pairs = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(first, second, strict=True))}
     # the exactly flat neuron never scores; two noise-only neurons almost never co-move
     for partner in (0, 1, 3):
         key = tuple(sorted((2, partner)))
@@ -153,7 +153,7 @@ def test_batch_affinity_masks_missing_neurons_and_bins():
     calcium = _calcium(x)
     ds = batch_affinity(calcium, DT, AffinitySettings(), time_bin=2.0)
     assert ds.sizes["pair"] == 6 and ds.sizes["time"] == 60
-    names = list(zip(ds["neuron_1"].values, ds["neuron_2"].values))
+    names = list(zip(ds["neuron_1"].values, ds["neuron_2"].values, strict=True))
     assert all(str(calcium["neuron"].values[4]) not in pair for pair in names)
     involved = [str(calcium["neuron"].values[3]) in pair for pair in names]
     assert sum(involved) == 3
@@ -190,7 +190,7 @@ def test_join_batches_masks_pairs_absent_from_a_batch():
     assert list(joined["worm"].values) == ["w0", "w1", "w2"]
     assert joined.sizes["pair"] == 6 and joined.sizes["time"] == 10
     pair = {(str(i), str(j)): k for k, (i, j) in
-            enumerate(zip(joined["neuron_1"].values, joined["neuron_2"].values))}
+            enumerate(zip(joined["neuron_1"].values, joined["neuron_2"].values, strict=True))}
     aff = joined["affinity"].values[:, 0]  # worm, time, pair
     assert np.isnan(aff[0, :, pair[("ADAL", "AVAR")]]).all()
     assert np.isnan(aff[1:, :, pair[("ADAL", "ADAR")]]).all()
@@ -199,7 +199,7 @@ def test_join_batches_masks_pairs_absent_from_a_batch():
     assert np.isnan(aff[1, 8:]).all()  # worm 1 recording is shorter
     tensor = build_tensor(joined, min_coverage=0.5)
     # (ADAL, AVAR) is never observed, (ADAL, *) only in 1 of 3 worms
-    kept = set(zip(tensor["neuron_1"].values, tensor["neuron_2"].values))
+    kept = set(zip(tensor["neuron_1"].values, tensor["neuron_2"].values, strict=True))
     assert kept == {("ADAR", "AVAL"), ("ADAR", "AVAR"), ("AVAL", "AVAR")}
     assert tensor["affinity"].dims == ("time", "worm", "pair")
     assert (tensor["mask"].values == np.isfinite(tensor["affinity"].values)).all()
@@ -255,7 +255,7 @@ def test_dag2023_affinity_masks_and_tensor(dag2023, tmp_path):
     for w in range(2):
         missing = {names[k] for k in np.flatnonzero(~recorded.values[w])}
         involved = np.array([a in missing or b in missing for a, b in
-                             zip(ds["neuron_1"].values, ds["neuron_2"].values)])
+                             zip(ds["neuron_1"].values, ds["neuron_2"].values, strict=True)])
         values = ds["affinity"].isel(worm=w).values
         assert involved.any() and np.isnan(values[..., involved]).all()
         finite = values[..., ~involved]

@@ -18,7 +18,7 @@ from pipelines.dfc.rank import (
     select_rank,
 )
 from pipelines.dfc.structure import anatomy_overlap, auroc, degree_preserving_shuffles
-from pipelines.dfc.synthetic import planted_cp_tensor, planted_communities
+from pipelines.dfc.synthetic import planted_communities, planted_cp_tensor
 
 FAST = dict(tol=1e-5, max_iter=300)
 

@@ -345,8 +345,8 @@ def chance_affinity(calcium: np.ndarray, dt: float, settings: AffinitySettings,
     total = None
     for _ in range(settings.null_shifts):
         lags = rng.integers(lo, max(lo + 1, length - lo), size=magnitude.shape[0])
-        shifted_m = np.stack([np.roll(m[:length], lag) for m, lag in zip(magnitude, lags)])
-        shifted_s = np.stack([np.roll(s[:length], lag) for s, lag in zip(state, lags)])
+        shifted_m = np.stack([np.roll(m[:length], lag) for m, lag in zip(magnitude, lags, strict=True)])
+        shifted_s = np.stack([np.roll(s[:length], lag) for s, lag in zip(state, lags, strict=True)])
         scores = _scores_from_state(shifted_m, shifted_s, settings)
         n_valid = np.isfinite(scores).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):

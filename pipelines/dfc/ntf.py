@@ -331,7 +331,7 @@ def _fibre_mttkrp(target, other, time_gram, i_target, i_other, bounds, out):
 def _block_mask(bounds):
     width = bounds[-1]
     block = np.zeros((width, width))
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         block[lo:hi, lo:hi] = 1.0
     return block
 
@@ -341,7 +341,7 @@ def _rebalance(factors):
     norms = np.stack([np.linalg.norm(f, axis=0) for f in factors])
     norms = np.maximum(norms, 1e-30)
     target = np.prod(norms, axis=0) ** (1 / 3)
-    for f, n in zip(factors, norms):
+    for f, n in zip(factors, norms, strict=True):
         f *= (target / n).astype(np.float32)
 
 
@@ -349,7 +349,7 @@ def _finish(factors, error, converged, start, fixed_modes):
     """Unit-norm columns and weights; components sorted by weight unless modes were fixed."""
     norms = np.stack([np.linalg.norm(f.astype(np.float64), axis=0) for f in factors])
     weights = np.prod(norms, axis=0)
-    unit = [(f / np.maximum(n, 1e-30)).astype(np.float32) for f, n in zip(factors, norms)]
+    unit = [(f / np.maximum(n, 1e-30)).astype(np.float32) for f, n in zip(factors, norms, strict=True)]
     order = np.argsort(-weights, kind="stable") if not fixed_modes else np.arange(weights.size)
     return CPFit([u[:, order] for u in unit], weights[order], np.asarray(error), converged, start)
 
@@ -498,7 +498,7 @@ class NonNegativeCP(BaseEstimator):
         X = np.asarray(X)
         if X.ndim != 3 or X.shape[0] != self.time_factor_.shape[0] or \
                 X.shape[2] != self.pair_factor_.shape[0]:
-            raise ValueError(f"transform needs (time, worm, pair) = (" 
+            raise ValueError(f"transform needs (time, worm, pair) = ("
                              f"{self.time_factor_.shape[0]}, W, {self.pair_factor_.shape[0]}), "
                              f"got {X.shape}")
         data, observed = prepare_tensor(X, mask, free_modes=(1,))

@@ -301,7 +301,7 @@ def map_worms(tensor: xr.Dataset, reference: xr.Dataset, section: dict | None = 
 
 
 def _pair_keys(ds: xr.Dataset) -> list[tuple[str, str, str]]:
-    return list(zip(*(map(str, ds[k].values) for k in ("channel", "neuron_1", "neuron_2"))))
+    return list(zip(*(map(str, ds[k].values) for k in ("channel", "neuron_1", "neuron_2")), strict=True))
 
 
 def run_map(affinity_paths, reference_path, output_path, tensor_section: dict,

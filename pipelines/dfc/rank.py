@@ -60,7 +60,7 @@ def factor_similarity(a: CPFit, b: CPFit) -> tuple[float, np.ndarray]:
     match : (min(R_a, R_b), 2) int array of matched component indices (a, b).
     """
     sim = np.ones((a.rank, b.rank))
-    for fa, fb in zip(a.factors, b.factors):
+    for fa, fb in zip(a.factors, b.factors, strict=True):
         sim *= _unit(fa).T @ _unit(fb)
     rows, cols = linear_sum_assignment(-sim)
     return float(sim[rows, cols].sum() / max(a.rank, b.rank)), np.stack([rows, cols], axis=1)
@@ -130,7 +130,7 @@ def rank_sweep(tensor: np.ndarray, settings: RankSettings = RankSettings(),
     log.info("rank sweep: ranks %s x %d starts on a %s tensor", ranks, settings.n_starts,
              data.shape)
     fits = fit_ncp(data, plan, observed, seed=seed, **options)
-    by_rank = {r: [f for f, p in zip(fits, plan) if p == r] for r in ranks}
+    by_rank = {r: [f for f, p in zip(fits, plan, strict=True) if p == r] for r in ranks}
     best = {r: min(fs, key=lambda f: f.final_error) for r, fs in by_rank.items()}
 
     rng = np.random.default_rng([seed, 1])
@@ -142,7 +142,7 @@ def rank_sweep(tensor: np.ndarray, settings: RankSettings = RankSettings(),
         # fresh random starts: warm-starting from the full fits would leak the held-out data
         train_fits = fit_ncp(data, plan, train, seed=seed + 7919, **options)
         for k, r in enumerate(ranks):
-            fit = min((f for f, p in zip(train_fits, plan) if p == r),
+            fit = min((f for f, p in zip(train_fits, plan, strict=True) if p == r),
                       key=lambda f: f.final_error)
             heldout[k] = heldout_error(data, held, fit)
     for k, r in enumerate(ranks):

@@ -55,18 +55,17 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _double_edge_swaps(adjacency, edges, n_swaps, seed):
+def _double_edge_swaps(adjacency, edges, n_swaps, rng):
     """Degree-preserving rewiring of an undirected simple graph, in place."""
-    np.random.seed(seed)
     n_edges = edges.shape[0]
     done = 0
     tries = 0
     while done < n_swaps and tries < 100 * n_swaps:
         tries += 1
-        e, f = np.random.randint(n_edges), np.random.randint(n_edges)
+        e, f = rng.integers(0, n_edges), rng.integers(0, n_edges)
         a, b = edges[e, 0], edges[e, 1]
         c, d = edges[f, 0], edges[f, 1]
-        if np.random.random() < 0.5:
+        if rng.random() < 0.5:
             c, d = d, c
         if a == c or a == d or b == c or b == d or adjacency[a, d] or adjacency[c, b]:
             continue
@@ -93,7 +92,8 @@ def degree_preserving_shuffles(first: np.ndarray, second: np.ndarray, edge: np.n
         adjacency[first[edge], second[edge]] = adjacency[second[edge], first[edge]] = True
         edges = np.stack([first[edge], second[edge]], axis=1).astype(np.int64)
         if len(edges) >= 2:
-            _double_edge_swaps(adjacency, edges, swaps_per_edge * len(edges), seed * 100003 + k)
+            _double_edge_swaps(adjacency, edges, swaps_per_edge * len(edges),
+                               np.random.default_rng([seed, k]))
         i, j = np.nonzero(np.triu(adjacency, 1))
         out[k, position[i, j]] = True
     return out

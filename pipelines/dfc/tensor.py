@@ -46,13 +46,13 @@ def join_batches(batches: list[xr.Dataset]) -> xr.Dataset:
                     for n in ds[key].values}, key=NEURON_INDEX.get)
     rank = {n: k for k, n in enumerate(names)}
     first, second = np.triu_indices(len(names), k=1)
-    index = {(int(a), int(b)): p for p, (a, b) in enumerate(zip(first, second))}
+    index = {(int(a), int(b)): p for p, (a, b) in enumerate(zip(first, second, strict=True))}
     time = np.unique(np.concatenate([np.round(ds["time"].values, _TIME_DECIMALS)
                                      for ds in batches]))
     parts = []
     for ds in batches:
         where = np.array([index[(rank[str(a)], rank[str(b)])]
-                          for a, b in zip(ds["neuron_1"].values, ds["neuron_2"].values)])
+                          for a, b in zip(ds["neuron_1"].values, ds["neuron_2"].values, strict=True)])
         values = np.full((ds.sizes["worm"], ds.sizes["channel"], time.size, first.size),
                          np.nan, dtype=np.float32)
         t = np.searchsorted(time, np.round(ds["time"].values, _TIME_DECIMALS))
