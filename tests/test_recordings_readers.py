@@ -221,3 +221,18 @@ def test_dag2023_unlabelled_worms(dag2023, tmp_path):
     assert merged.sizes["worm"] == 2 and "0 labelled" in merged.attrs["dropped_worms"]
     assert np.allclose(merged.unlabeled.sel(worm="2022-05-02-01").isel(roi=7)[: len(grid)], got,
                        equal_nan=True)
+
+
+def test_flavell_atanas_layout_and_worm_selection(tmp_path):
+    """Top-level trace_array stored (neuron, time) as Julia writes it; worms: selects."""
+    t, x = planted()
+    for stem in ("a", "b"):
+        with h5py.File(tmp_path / f"{stem}.h5", "w") as h5:
+            h5["trace_array"] = x.T
+            h5["timestamp_confocal"] = t
+            h5["velocity"] = np.sin(t)
+    files = input_files("flavell-h5", tmp_path)
+    assert list(files) == ["a", "b"]
+    [worm] = read_file("flavell-h5", files["b"], worms=["b"])
+    assert np.allclose(worm.traces, x) and np.allclose(worm.behaviour["velocity"], np.sin(t))
+    assert read_file("flavell-h5", files["a"], worms=["b"]) == []
