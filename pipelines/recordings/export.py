@@ -41,7 +41,6 @@ configs:
   data_files:
   - split: train
     path: {config}.parquet
-license: mit
 ---
 # Homogenized C. elegans calcium recordings
 
@@ -77,10 +76,10 @@ def hub_table(ds: xr.Dataset, originals: dict[str, WormRecording] | None = None)
         roi = np.flatnonzero(w["roi_column"].values >= 0)
         free = np.setdiff1d(np.arange(N_NEURONS), labeled)
         original = originals.get(worm_id) if originals else None
+        roi_column, unlabeled = w["roi_column"].values, w["unlabeled"].values[:, :n]
         rows = [(ds["neuron"].values[s], s, True, calcium[s], None) for s in labeled]
-        rows += [(str(int(w["roi_column"].values[r])), free[k % len(free)], False,
-                  w["unlabeled"].values[r, :n], int(w["roi_column"].values[r]))
-                 for k, r in enumerate(roi)]
+        rows += [(str(int(roi_column[r])), free[k % len(free)], False, unlabeled[r],
+                  int(roi_column[r])) for k, r in enumerate(roi)]
         labels = _original_columns(original) if original else {}
         for name, slot, is_labeled, trace, column in rows:
             if not np.any(trace) or np.all(np.isnan(trace)):
