@@ -157,7 +157,9 @@ def homogenize_recordings(recordings: list[WormRecording], settings: Settings
                           ) -> tuple[list[HomogenizedWorm], list[dict]]:
     """Homogenize worms, applying the drop rules; returns (kept worms, drop log)."""
     kept, dropped = [], []
-    for recording in recordings:
+    for i, recording in enumerate(recordings):
+        if i and i % 100 == 0:
+            log.info("homogenized %d/%d worms", i, len(recordings))
         canonical = standardize_labels(recording.labels)
         reason = drop_reason(recording, canonical, settings)
         if reason is not None:
