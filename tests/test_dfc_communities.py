@@ -281,3 +281,31 @@ def test_unobserved_pairs_are_not_zero_weights():
     weights[holes] = np.nan
     assert fit_sbm(weights, seed=0, restarts=2).n_blocks == 1
     assert fit_sbm(np.nan_to_num(weights), seed=0, restarts=2).n_blocks > 1
+
+
+@pytest.mark.realdata
+def test_dag2023_affinity_graph_communities(dag2023, tmp_path):
+    """On a real worm's mean differential affinity, the SBM finds structure, and left/right
+    homologues share a community more often than random pairs of neurons do."""
+    from pipelines.dfc.affinity import AffinitySettings, batch_affinity
+    from pipelines.dfc.pipeline import pair_matrix
+    from pipelines.recordings.homogenize import Settings, homogenize_folder
+
+    store = homogenize_folder("flavell-h5", dag2023 / "swf702_with_id", tmp_path / "dag.nc",
+                              "dag", Settings(), labels=str(dag2023 / "neuropal_labels_flat.csv"))
+    calcium = store["calcium"].isel(worm=[0])
+    calcium = calcium.isel(neuron=np.flatnonzero(calcium.notnull().any(("worm", "time")).values))
+    ds = batch_affinity(calcium, float(store.attrs["dt"]), AffinitySettings(), time_bin=1.0)
+    mean = ds["affinity"].isel(worm=0).mean("time").values.reshape(1, -1)
+    graph = pair_matrix(mean, ds["neuron_1"].values, ds["neuron_2"].values).isel(component=0)
+    weights = graph.values.astype(float)
+    fit = fit_sbm(weights, seed=0, restarts=3)
+    names = [str(n) for n in graph["pre"].values]
+    assert fit.labels.shape == (len(names),) and fit.n_blocks >= 2
+    index = {n: k for k, n in enumerate(names)}
+    homologues = [(index[n], index[n[:-1] + "R"]) for n in names
+                  if n.endswith("L") and n[:-1] + "R" in index]
+    assert len(homologues) >= 10
+    together = np.mean([fit.labels[i] == fit.labels[j] for i, j in homologues])
+    chance = np.mean(fit.labels[:, None] == fit.labels[None, :])
+    assert together > 1.5 * chance

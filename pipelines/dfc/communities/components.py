@@ -228,4 +228,4 @@ def run_communities(ntf_path, output_path, settings: dict, seed: int) -> None:
         raise InputError(ntf_path, str(error)) from error
     record = provenance("dfc", {"ntf": ntf_path}, {"communities": settings, "seed": seed})
     ds.attrs.update(provenance_attrs(record))
-    write_netcdf(ds, output_path)
+    write_netcdf(ds, output_path, encoding={"comembership": {"zlib": True, "complevel": 4}})
