@@ -57,19 +57,21 @@ def dynamax(y, states, n_states, iters):
     emissions = jnp.asarray(y)
     inputs = jnp.stack([hmm.compute_inputs(e) for e in emissions])
     params, props = hmm.initialize(jr.PRNGKey(0), method="kmeans", emissions=emissions.reshape(-1, n_neurons))
-    timings = {}
-    for n_iter in (2, 2 + iters):  # each call compiles; the difference is pure iterations
+    # the first call compiles; the second (same shapes, same num_iters) reuses the compiled
+    # step if jax caches it, so it is the pure iteration time (or an upper bound if not)
+    calls = []
+    for _ in range(2):
         start = time.perf_counter()
-        fitted, _ = hmm.fit_em(params, props, emissions, inputs=inputs, num_iters=n_iter, verbose=False)
-        timings[n_iter] = time.perf_counter() - start
-    first, per_iter = timings[2], (timings[2 + iters] - timings[2]) / iters
+        fitted, _ = hmm.fit_em(params, props, emissions, inputs=inputs, num_iters=iters, verbose=False)
+        calls.append(time.perf_counter() - start)
+    first, per_iter = calls[0], calls[1] / iters
     params = fitted
     labels = np.concatenate([np.asarray(hmm.most_likely_states(params, e, inputs=i)) for e, i in zip(emissions, inputs, strict=True)])
     return {
-        "seconds_first_two_iterations": first,
+        "seconds_first_call_with_compilation": first,
         "seconds_per_iteration": per_iter,
         "accuracy": state_agreement(states.ravel(), labels)["accuracy"],
-        "iterations": 2 + iters,
+        "iterations": iters,
     }
 
 

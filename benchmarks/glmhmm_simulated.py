@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     parser.add_argument("--prior", default="onehot")
     parser.add_argument("--min-worm-fraction", type=float, default=0.5)
     parser.add_argument("--restarts", type=int, default=3)
+    parser.add_argument("--prior-scale", type=float, default=0.1, help="SD of W_k around W0 (gaussian prior)")
+    parser.add_argument("--out", default="glmhmm_simulated.json")
     args = parser.parse_args(argv)
     data = Path(args.data)
     store_path = data / "homogenized" / "sim.nc"
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
     rows = {}
     for label, n_states in (("sweep", args.states), ("K=4 (planted)", [4])):
         settings = {"n_states": n_states, "prior": args.prior, "restarts": args.restarts,
-                    "min_worm_fraction": args.min_worm_fraction}
+                    "min_worm_fraction": args.min_worm_fraction, "prior_scale": args.prior_scale}
         start = time.perf_counter()
         summary, _ = fit_recording(store_path, settings)
         seconds = time.perf_counter() - start
@@ -99,7 +101,7 @@ def main(argv=None) -> int:
               f"sign agreement {row['sign_agreement_on_constant_wiring']:.3f}, {seconds:.0f} s")
         print("  held-out curve (nats/value):", {k: round(v, 4) for k, v in row["k_curve"].items()})
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "glmhmm_simulated.json").write_text(json.dumps({"settings": vars(args), "results": rows}, indent=2, default=str))
+    (RESULTS / args.out).write_text(json.dumps({"settings": vars(args), "results": rows}, indent=2, default=str))
     return 0
 
 

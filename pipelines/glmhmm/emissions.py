@@ -302,12 +302,19 @@ def sufficient_stats(seq: Sequences, gamma: np.ndarray, weights: np.ndarray | No
         patterns, pattern = np.unique(seq.recorded.T, axis=0, return_inverse=True)
         gram_w = np.empty((n_seq, n_states, n_coef, n_coef))
         cross = np.zeros((n_states, seq.n_neurons, n_coef))
+        yy = np.zeros((n_states, seq.n_neurons))
         for b in range(n_seq):
-            xg = (seq.x[b][:, None, :] * g[b][:, :, None]).reshape(n_time, n_states * n_coef)
-            gram_w[b] = (xg.T @ seq.x[b]).reshape(n_states, n_coef, n_coef)
-            cross += (xg.T @ (seq.y[b] * obs[b])).reshape(n_states, n_coef, -1).transpose(0, 2, 1)
+            # one symmetric product (BLAS syrk) of z_t = [x_t, y_t] per state gives the Gram
+            # (x x), cross (x y) and yy blocks together; y is already 0 where unobserved
+            joint = np.concatenate([seq.x[b], seq.y[b]], axis=1)
+            root = np.sqrt(g[b])
+            for k in range(n_states):
+                weighted = joint * root[:, k, None]
+                moment = weighted.T @ weighted
+                gram_w[b, k] = moment[:n_coef, :n_coef]
+                cross[k] += moment[n_coef:, :n_coef]
+                yy[k] += np.diagonal(moment)[n_coef:]
         gram = np.einsum("qb,bkpr->kqpr", patterns.astype(float), gram_w)
-        yy = np.einsum("btk,btn->kn", g, seq.y**2 * obs)
         return Stats(gram, pattern.ravel(), cross, yy, count)
     w = g[..., None] * weights * obs[:, :, None]  # (B, T, K, N)
     gram = np.einsum("btkn,btp,btq->knpq", w, seq.x, seq.x, optimize=True)
