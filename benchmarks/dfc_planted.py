@@ -6,6 +6,8 @@ Scenarios (both with known planted communities active in known windows):
   on the Cook 2019 wiring, GCaMP kinetics, partial labels), read from
   ``data/homogenized/{recording}.nc`` and ``data/raw/{recording}/model.nc``; build them first
   with ``snakemake data/homogenized/sim.nc data/raw/sim/model.nc``.
+* ``simulated-<n>``: a fresh simulated recording with ``<n>`` worms (default settings and
+  noise of ``pipelines.simulate`` otherwise), homogenized in a temporary folder;
 * ``synthetic``: ``pipelines.dfc.synthetic.planted_communities`` (latent shared signals).
 
 Scores per planted community k, after Hungarian matching of communities to non-baseline
@@ -49,11 +51,34 @@ RESULTS = Path(__file__).parent / "results" / "dfc_planted.json"
 def simulator_scenario(recording: str):
     store = xr.open_dataset(f"data/homogenized/{recording}.nc", engine="h5netcdf").load()
     model = xr.open_dataset(f"data/raw/{recording}/model.nc", engine="h5netcdf").load()
+    return store, *_truth(model)
+
+
+def fresh_simulation_scenario(n_worms: int, seed: int):
+    """Simulate ``n_worms`` worms with the simulator's defaults and homogenize them."""
+    import tempfile
+
+    from pipelines.recordings.homogenize import Settings, build_batch
+    from pipelines.simulate import SimulationSettings, simulate_recording, worm_id
+
+    folder = Path(tempfile.mkdtemp(prefix="dfc_planted_"))
+    simulate_recording(SimulationSettings(worms=n_worms, seed=seed), folder)
+    batches = [build_batch("flavell-h5", [folder / f"{worm_id(w)}-data.h5"],
+                           folder / f"{worm_id(w)}.nc", "planted", Settings(),
+                           labels=str(folder / f"{worm_id(w)}-labels.csv"))
+               for w in range(n_worms)]
+    store = xr.concat([b[["calcium"]] for b in batches], "worm", join="outer")
+    store.attrs["dt"] = batches[0].attrs["dt"]
+    model = xr.open_dataset(folder / "model.nc", engine="h5netcdf").load()
+    return store, *_truth(model)
+
+
+def _truth(model: xr.Dataset):
     membership = model["membership"].values
     windows = [list(zip(model["stimulus_start"].values[model["stimulus_community"].values == k],
                         model["stimulus_end"].values[model["stimulus_community"].values == k],
                         strict=True)) for k in range(membership.shape[0])]
-    return store, membership, [str(n) for n in model["neuron"].values], windows
+    return membership, [str(n) for n in model["neuron"].values], windows
 
 
 def synthetic_scenario(seed: int):
@@ -157,8 +182,12 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     for name in args.scenario:
-        data = (simulator_scenario(args.recording) if name == "simulator"
-                else synthetic_scenario(args.seed))
+        if name == "simulator":
+            data = simulator_scenario(args.recording)
+        elif name.startswith("simulated-"):
+            data = fresh_simulation_scenario(int(name.split("-")[1]), args.seed)
+        else:
+            data = synthetic_scenario(args.seed)
         results.append(run(name, *data, args.seed, args.restarts))
     print(f"{'scenario':>9} {'k':>2} {'comp':>4} {'AUROC':>6} {'members':>7} {'B':>3} "
           f"{'NMI comm SBM/Leiden':>19} {'NMI part SBM/Leiden':>19} {'F1 SBM/Leiden':>13} "

@@ -18,8 +18,9 @@ and the partition prior is Peixoto's (2017) nonparametric one::
     −log P(b) = log N + log C(N − 1, B − 1) + log N! − Σ_r log n_r!
 
 The description length DL = −log P(A, w | b) − log P(b) (nats) is minimised over partitions
-and over the number of blocks B: agglomerative merges from singletons, node-move sweeps at
-every stage, several restarts, no resolution parameter. Degree correction (optional) rescales
+and over the number of blocks B: a spectral k-means over-partition, then agglomerative merges
+down to one block with node-move sweeps at every stage, several restarts, no resolution
+parameter. NaN weights mark unobserved pairs and are left out of the likelihood. Degree correction (optional) rescales
 weights by node strengths, w_ij / (θ_i θ_j) with θ = s / mean(s); the Jacobian and a BIC cost
 for θ enter the DL so corrected and uncorrected fits compare on one scale. The nested
 hierarchy repeats the fit on the block graph (blocks of level l are the nodes of level l + 1,
