@@ -16,11 +16,6 @@ def recording_format(recording):
     return recording_config(recording)["format"]
 
 
-def hub_recordings():
-    """Recordings read from the published corpus (format: hf)."""
-    return [r for r in RECORDINGS if recording_format(r) == "hf"]
-
-
 def hub_folder(recording):
     """The pulled corpus of an hf recording: sources/*.parquet + manifest.json."""
     return f"{DATA}/raw/{recording}/hub"
