@@ -52,9 +52,13 @@ def test_offline_with_cache_uses_it(tmp_path, caplog):
     hub_folder(cached)
     (cached / hub.CACHE_MANIFEST).write_text(json.dumps(
         {"files": hub.describe_files(cached)}))
+    download = cached / ".cache" / "huggingface" / "download"
+    download.mkdir(parents=True)
+    (download / "README.md.metadata").write_text("a" * 40 + "\netag\n1.0\n")
     manifest = hub.pull("qsimeon/celegans_neural_data", tmp_path / "out",
                         cache_dir=tmp_path / "cache")
     assert manifest["status"] == "cache" and "cached snapshot" in caplog.text
+    assert manifest["commit"] == "a" * 40
     # an incomplete cache is not trusted
     (cached / "data" / "shard-1.parquet").write_bytes(b"PAR1")
     with pytest.raises(InputError, match="no cached snapshot"):

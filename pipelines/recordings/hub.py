@@ -76,9 +76,22 @@ def snapshot(repo_id: str, revision: str, cache_dir: str | os.PathLike) -> tuple
             return target, "cache"
         raise InputError(repo_id, f"the Hub cannot be reached ({error}) and there is no cached "
                          f"snapshot at {target}; " + HOW_TO_GET.format(repo=repo_id)) from error
-    write_json({"repo_id": repo_id, "revision": revision, "files": describe_files(folder)},
-               folder / CACHE_MANIFEST)
+    write_json({"repo_id": repo_id, "revision": revision, "commit": resolved_commit(folder),
+                "files": describe_files(folder)}, folder / CACHE_MANIFEST)
     return folder, "downloaded"
+
+
+def resolved_commit(folder: Path) -> str | None:
+    """The commit sha a ``snapshot_download(local_dir=...)`` folder was downloaded at.
+
+    huggingface_hub keeps ``.cache/huggingface/download/<file>.metadata`` (commit sha on the
+    first line); None for folders that were not downloaded that way.
+    """
+    for metadata in sorted((folder / ".cache" / "huggingface" / "download").rglob("*.metadata")):
+        lines = metadata.read_text().splitlines()
+        if lines and len(lines[0].strip()) == 40:
+            return lines[0].strip()
+    return None
 
 
 def data_files(folder: Path, config: str = DEFAULT_CONFIG, cache_dir=None) -> list[Path]:
@@ -153,7 +166,8 @@ def pull(repo_id: str, out_dir: str | os.PathLike, *, revision: str = "main",
     folder, status = snapshot(repo_id, revision, cache_dir)
     shards = data_files(folder, config, cache_dir=Path(cache_dir) / "datasets")
     per_source = split_sources(shards, out_dir / "sources", sources)
-    manifest = {"repo_id": repo_id, "revision": revision, "config": config, "status": status,
+    manifest = {"repo_id": repo_id, "revision": revision, "commit": resolved_commit(folder),
+                "config": config, "status": status,
                 "snapshot": str(folder), "files": describe_files(folder),
                 "sources": per_source}
     write_json(manifest, out_dir / "manifest.json")
