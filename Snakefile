@@ -10,7 +10,11 @@ from pipelines.common.config import validate_config
 min_version("9.0")
 
 
-configfile: "workflow/config/config.yaml"
+# The embedded default, unless config files are given on the command line: those replace it
+# (rather than being merged into it), so an example config runs only its own recordings.
+if not workflow.overwrite_configfiles:
+
+    configfile: f"{workflow.basedir}/workflow/config/config.yaml"
 
 
 validate_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
@@ -24,6 +28,7 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/recordings.smk"
 include: "workflow/rules/connectomes.smk"
 include: "workflow/rules/dfc.smk"
+include: "workflow/rules/dfc_communities.smk"
 include: "workflow/rules/glmhmm.smk"
 include: "workflow/rules/predictor.smk"
 include: "workflow/rules/atlas.smk"
