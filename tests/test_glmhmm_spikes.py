@@ -272,3 +272,18 @@ def test_metrics_on_known_answers():
     test = train.copy()
     gain = heldout_gain(np.array([4 * 2 * np.log(0.5)]), train, test, "bernoulli")
     assert gain["test_loglik_gain"] == pytest.approx(0.0)
+
+
+def test_masked_bins_are_ignored():
+    """Masked bins add 0 to the log-likelihood and do not move the M-step."""
+    d = make_synthetic_spikes(seed=8, n_states=2, n_neurons=5, n_trials=3, n_time=300)
+    mask = np.ones((3, 300), dtype=bool)
+    mask[:, 150:] = False
+    init = sp.initialize(d.spikes, 2, mask=mask, seed=0)
+    corrupted = d.spikes.copy()
+    corrupted[:, 150:] = 1 - corrupted[:, 150:]  # feeds only masked targets and their histories
+    assert not np.array_equal(corrupted, d.spikes)
+    fits = [sp.fit_spike_glmhmm(x, 2, "onehot", mask=mask, init=init, max_iter=5) for x in (d.spikes, corrupted)]
+    assert np.allclose(fits[0].emissions.weights, fits[1].emissions.weights)
+    ll = fits[0].emissions.log_likelihood(d.spikes, mask)
+    assert np.all(ll[~mask] == 0) and np.all(ll[mask] < 0)

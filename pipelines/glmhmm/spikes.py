@@ -579,12 +579,13 @@ def threshold_types(weights: np.ndarray, threshold: float) -> np.ndarray:
 
 
 # ==================================================================== initialisation and EM
-def coupling_labels(spikes: np.ndarray, n_states: int, basis: np.ndarray, seed: int, window: int = 50, stride: int = 10, n_components: int = 10) -> np.ndarray:
+def coupling_labels(spikes: np.ndarray, n_states: int, basis: np.ndarray, seed: int, mask: np.ndarray | None = None, window: int = 50, stride: int = 10, n_components: int = 10) -> np.ndarray:
     """(trial, time) initial state labels from k-means on windowed spike-history products.
 
     States differ by their coupling W, whose sufficient statistic is ``x_t h_t^T``: its mean over
     a ``window``-bin window (centred spikes times history, N^2 features, every ``stride`` bins)
     is reduced by PCA and clustered; each bin takes the label of its nearest window centre.
+    Masked bins (``mask`` False) contribute nothing to the window means.
     """
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
@@ -598,6 +599,8 @@ def coupling_labels(spikes: np.ndarray, n_states: int, basis: np.ndarray, seed: 
     feats = np.empty((n_trials, len(starts), n_neurons * n_neurons))
     for b in range(n_trials):
         outer = (centred[b, :, :, None] * history[b, :, None, :]).reshape(n_time, -1)
+        if mask is not None:
+            outer[~np.asarray(mask[b], dtype=bool)] = 0.0
         cum = np.concatenate([np.zeros((1, outer.shape[1])), np.cumsum(outer, axis=0)])
         feats[b] = (cum[starts + window] - cum[starts]) / window
     flat = feats.reshape(-1, feats.shape[-1])
@@ -634,7 +637,7 @@ def initialize(spikes: np.ndarray, n_states: int, observation: str = "bernoulli"
     start = {"bias": single[None, :, 0], "weights": single[None, :, 1:], "basis": basis, "history_offset": offset}
     if n_states == 1:
         return start
-    labels = coupling_labels(spikes, n_states, basis, seed)
+    labels = coupling_labels(spikes, n_states, basis, seed, mask)
     start["bias"] = np.repeat(start["bias"], n_states, axis=0)
     start["weights"] = np.repeat(start["weights"], n_states, axis=0)
     model = SpikeGLMEmissions(observation=observation, **start)
