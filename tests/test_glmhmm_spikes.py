@@ -287,3 +287,16 @@ def test_masked_bins_are_ignored():
     assert np.allclose(fits[0].emissions.weights, fits[1].emissions.weights)
     ll = fits[0].emissions.log_likelihood(d.spikes, mask)
     assert np.all(ll[~mask] == 0) and np.all(ll[mask] < 0)
+
+
+def test_estimator_wraps_the_fit():
+    d = make_synthetic_spikes(seed=9, n_states=2, n_neurons=4, n_trials=4, n_time=400)
+    model = sp.SpikeSwitchingGLM(n_states=2, prior="gaussian", max_iter=5, seed=1)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        model.predict(d.spikes)
+    model.fit(d.spikes[:3])
+    assert model.predict_proba(d.spikes[3:]).shape == (1, 400, 2)
+    assert set(np.unique(model.predict(d.spikes[3:]))) <= {0, 1}
+    _, marginal = model.fit_.posterior(d.spikes[3:])
+    assert model.score(d.spikes[3:]) == pytest.approx(marginal.sum() / (400 * 4))
+    assert model.score(d.spikes[3:]) < 0

@@ -60,6 +60,7 @@ __all__ = [
     "OBSERVATIONS",
     "PRIORS",
     "SpikeGLMEmissions",
+    "SpikeSwitchingGLM",
     "curvature_bound",
     "design_matrix",
     "SpikeFit",
@@ -744,3 +745,46 @@ def fit_spike_glmhmm(
     seconds = time.perf_counter() - start
     log.info("%s %s, %d states: objective %.6g after %d iterations (%.1f s, %s)", observation, prior, n_states, trace[-1], len(trace), seconds, "converged" if converged else "max_iter")
     return SpikeFit(model, log_initial, log_transition, np.array(trace), converged, seconds)
+
+
+class SpikeSwitchingGLM:
+    """sklearn-style wrapper of :func:`fit_spike_glmhmm` (parameters as there).
+
+    ``fit(spikes, mask=None)`` stores ``fit_`` (a :class:`SpikeFit`), ``emissions_`` and
+    ``objective_``; ``predict_proba`` gives (trial, time, state) posteriors, ``predict`` the
+    argmax states and ``score`` the marginal log-likelihood per bin per neuron (nats).
+    """
+
+    def __init__(self, n_states: int = 5, prior: str = "onehot", observation: str = "bernoulli", max_iter: int = 100, tol: float = 1e-6, m_iter: int = 3, prior_options: dict | None = None, seed: int = 0):
+        self.n_states = n_states
+        self.prior = prior
+        self.observation = observation
+        self.max_iter = max_iter
+        self.tol = tol
+        self.m_iter = m_iter
+        self.prior_options = prior_options
+        self.seed = seed
+
+    def fit(self, spikes: np.ndarray, mask: np.ndarray | None = None) -> SpikeSwitchingGLM:
+        self.fit_ = fit_spike_glmhmm(
+            spikes, self.n_states, self.prior, self.observation, mask=mask, seed=self.seed,
+            max_iter=self.max_iter, tol=self.tol, m_iter=self.m_iter, prior_options=self.prior_options,
+        )
+        self.emissions_, self.objective_ = self.fit_.emissions, self.fit_.objective
+        return self
+
+    def _fitted(self) -> SpikeFit:
+        if not hasattr(self, "fit_"):
+            raise RuntimeError("SpikeSwitchingGLM is not fitted; call fit first")
+        return self.fit_
+
+    def predict_proba(self, spikes: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        return self._fitted().posterior(spikes, mask)[0]
+
+    def predict(self, spikes: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        return self.predict_proba(spikes, mask).argmax(axis=-1)
+
+    def score(self, spikes: np.ndarray, mask: np.ndarray | None = None) -> float:
+        _, marginal = self._fitted().posterior(spikes, mask)
+        n_bins = spikes.shape[0] * spikes.shape[1] if mask is None else int(np.sum(mask))
+        return float(marginal.sum() / (n_bins * spikes.shape[2]))
