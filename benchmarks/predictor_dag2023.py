@@ -106,6 +106,7 @@ def main(argv=None) -> int:
         with xr.open_dataset(Path(tmp, "predictor.nc")) as nc:
             timings = json.loads(nc.attrs["timings"])
             auroc = nc["attention_auroc_stats"].to_pandas()
+            correlation = nc["correlation_auroc_stats"].to_pandas()
         total, total_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     summary = summarize(table)
     horizons = sorted(summary["horizon_s"].unique())
@@ -124,6 +125,7 @@ def main(argv=None) -> int:
                                by=("split", "model", "behaviour", "metric")).to_dict("records"),
         "sanity": summarize(full[full["table"] == "sanity"], by=("split", "model", "metric")).to_dict("records"),
         "attention_auroc": auroc.reset_index().to_dict("records"),
+        "correlation_auroc": correlation.reset_index().to_dict("records"),
     }
     (RESULTS / "predictor_dag2023.json").write_text(json.dumps(out, indent=2, default=float) + "\n")
     text = []
@@ -138,6 +140,8 @@ def main(argv=None) -> int:
     text.append(pd.DataFrame(out["sanity"]).round(3).to_markdown(index=False))
     text.append("\n**attention vs connectomes**\n")
     text.append(auroc.round(3).to_markdown())
+    text.append("\n**|correlation of changes| vs connectomes** (the baseline map)\n")
+    text.append(correlation.round(3).to_markdown())
     text.append(f"\nparameters {report['parameters']}; training on all worms {report['train_seconds']} s wall "
                 f"({report['train_cpu_seconds']} s CPU); held-out folds wall {out['heldout_train_seconds']} s, "
                 f"CPU {out['heldout_train_cpu_seconds']} s; peak memory {out['peak_memory_mb']} MB; "

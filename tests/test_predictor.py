@@ -281,3 +281,11 @@ def test_stage_end_to_end_on_a_tiny_store(tmp_path):
         test_start = int(np.ceil(300 * 0.75))
         assert np.isnan(forecast.isel(time=slice(0, test_start))).all()
         assert np.isfinite(forecast.isel(time=slice(test_start, None))).any()
+    # mapping mode: another recording's worms through this model, all scored as held out
+    mapped = pipeline.map_recording(store, tmp_path / "model.pt", tmp_path / "mapped.csv",
+                                    tmp_path / "mapped.nc", {**settings, "few_shot_minutes": 0.5},
+                                    threads=1)
+    assert set(mapped["split"]) == {"mapped"} and "transformer_fewshot" in set(mapped["model"])
+    with xr.open_dataset(tmp_path / "mapped.nc") as out:
+        assert out.attrs["evaluation_split"] == "mapped"
+        assert "correlation_auroc" in out

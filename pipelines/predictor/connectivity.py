@@ -132,13 +132,13 @@ def reference_matrices(connectomes_path: str | os.PathLike | None = None) -> dic
 
 
 def score_against_references(attention: xr.DataArray, connectomes_path=None, n_null: int = 100,
-                             seed: int = 0) -> dict:
-    """:func:`edge_auroc` of the attention map against every available reference."""
+                             seed: int = 0, label: str = "attention") -> dict:
+    """:func:`edge_auroc` of a (post, pre) map against every available reference."""
     score = attention.transpose("post", "pre").values.astype(float)
     scores = {}
     for name, matrix in reference_matrices(connectomes_path).items():
         scores[name] = edge_auroc(score, matrix, n_null, seed)
-        log.info("attention vs %s: AUROC %.3f (null %.3f +- %.3f, p %.3f, %d pairs)", name,
+        log.info("%s vs %s: AUROC %.3f (null %.3f +- %.3f, p %.3f, %d pairs)", label, name,
                  scores[name]["auroc"], scores[name]["null_mean"], scores[name]["null_sd"],
                  scores[name]["p_value"], scores[name]["n_pairs"])
     return scores

@@ -409,7 +409,7 @@ def write_outputs(prepared, settings, tables, kept, attention_total, attention_c
                                        prepared.splits.train), prepared.panel.neurons)
     baseline = connectivity.score_against_references(correlation, connectomes_path,
                                                      n_null=settings["connectivity_null"],
-                                                     seed=settings["seeds"][0])
+                                                     seed=settings["seeds"][0], label="correlation")
     for key, values in connectivity.as_variables(baseline, prefix="correlation").items():
         ds[key] = values
     ds.attrs.update({
