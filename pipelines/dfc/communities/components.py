@@ -26,7 +26,7 @@ STABILITY_SOURCES = ("restarts", "bootstrap")
 
 DEFAULTS = {
     "method": "sbm",
-    "degree_corrected": "auto",
+    "degree_corrected": False,
     "restarts": 10,
     "nested": True,
     "max_levels": 6,
