@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 
 from pipelines.common import NEURON_INDEX, NEURONS, get_logger
 
@@ -48,7 +48,7 @@ def attention_matrix(total: np.ndarray, count: np.ndarray, neurons) -> xr.DataAr
 
 
 def degree_preserving_shuffle(edges: np.ndarray, rng: np.random.Generator,
-                              swaps_per_edge: int = 5) -> np.ndarray:
+                              swaps_per_edge: int = 3) -> np.ndarray:
     """Directed double-edge swaps (a->b, c->d -> a->d, c->b) on a boolean (post, pre) matrix,
     keeping every node's in- and out-degree; no self-loops or duplicate edges are created."""
     post, pre = np.nonzero(edges)
@@ -81,20 +81,28 @@ def edge_auroc(score: np.ndarray, reference: np.ndarray, n_null: int = 100, seed
     result.update(n_pairs=int(sub_valid.sum()), n_edges=int(labels.sum()))
     if labels.all() or not labels.any():
         return result
-    result["auroc"] = float(roc_auc_score(labels, sub_score[sub_valid]))
+    ranks = rankdata(sub_score[sub_valid])  # the scores are fixed: rank them once
+    result["auroc"] = _auroc_from_ranks(ranks, labels)
     rng = np.random.default_rng(seed)
     # the null shuffles edges among the evaluated neurons only, then scores the same pairs
     null = []
     for _ in range(n_null):
-        shuffled = degree_preserving_shuffle(edges & sub_valid, rng)
-        if shuffled[sub_valid].all() or not shuffled[sub_valid].any():
+        shuffled = degree_preserving_shuffle(edges & sub_valid, rng)[sub_valid]
+        if shuffled.all() or not shuffled.any():
             continue
-        null.append(roc_auc_score(shuffled[sub_valid], sub_score[sub_valid]))
+        null.append(_auroc_from_ranks(ranks, shuffled))
     if null:
         null = np.asarray(null)
         result.update(null_mean=float(null.mean()), null_sd=float(null.std()),
                       p_value=float((1 + (null >= result["auroc"]).sum()) / (1 + len(null))))
     return result
+
+
+def _auroc_from_ranks(ranks: np.ndarray, labels: np.ndarray) -> float:
+    """AUROC (Mann-Whitney U / n_pos n_neg) from the scores' ranks (ties averaged)."""
+    n_pos = int(labels.sum())
+    n_neg = len(labels) - n_pos
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def reference_matrices(connectomes_path: str | os.PathLike | None = None) -> dict:

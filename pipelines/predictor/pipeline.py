@@ -51,7 +51,7 @@ DEFAULTS = {
     "test_fraction": 0.25, "val_fraction": 0.15, "split_gap_frames": None, "min_coverage": 0.9,
     "seeds": [0], "heldout_worms": 2, "heldout_max_minutes": 0.5, "few_shot_minutes": 2.0,
     "few_shot_steps": 60, "ar_order": 8, "decoder_lags": 8, "on_upsampled": "subsample",
-    "device": "auto", "gpus": 0, "connectivity_null": 100, "glm_states": 0,
+    "device": "auto", "gpus": 0, "connectivity_null": 50, "glm_states": 0,
 }
 """Defaults of every setting; kept equal to workflow/schemas/predictor.schema.yaml (tested)."""
 

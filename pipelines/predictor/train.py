@@ -281,9 +281,10 @@ def rollout(model: NeuronTransformer, panel: Panel, worm: np.ndarray, origin: np
 
 @torch.no_grad()
 def attention_map(model: NeuronTransformer, panel: Panel, blocks: np.ndarray,
-                  batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+                  batch_size: int = 128, stride: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Attention from each receiving (post) neuron token to each sending (pre) token,
-    averaged over heads, layers and all windows in ``blocks``.
+    averaged over heads, layers and windows in ``blocks`` (every ``stride``-th window: the
+    attention of neighbouring windows is nearly the same).
 
     Returns (sum (N, N) post x pre, count (N, N) windows where both were present).
     """
@@ -291,7 +292,7 @@ def attention_map(model: NeuronTransformer, panel: Panel, blocks: np.ndarray,
     device = next(model.parameters()).device
     cfg = model.config
     data = PanelTensors(panel, device)
-    worm, origin = window_origins(blocks, cfg.context, 0)
+    worm, origin = window_origins(blocks, cfg.context, 0, stride)
     n = panel.activity.shape[2]
     total, count = np.zeros((n, n)), np.zeros((n, n))
     for first in range(0, len(worm), batch_size):
