@@ -263,3 +263,16 @@ def test_dag2023_affinity_masks_and_tensor(dag2023, tmp_path):
         assert 0.001 < finite.mean() < 0.5  # real neurons do co-move, not all the time
     tensor = build_tensor(ds, min_coverage=1.0)  # pairs recorded in both worms
     assert tensor["mask"].values.all() and tensor.sizes["pair"] > 100
+
+
+def test_chance_level_of_the_correlation_baseline():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 800)).cumsum(axis=1)
+    s = AffinitySettings(method="correlation", null_shifts=2)
+    chance = chance_affinity(x, DT, s, np.random.default_rng(0))
+    scores, _ = windowed_correlation(x, DT, s)
+    # independent random walks: |r| in short windows is far from 0, and the null says so
+    assert chance.shape == (1, 10)
+    assert 0.5 * scores.mean() < chance.mean() < 1.5 * scores.mean()
+    shared = np.stack([x[0], x[0] + 0.1 * rng.standard_normal(800)])
+    assert chance_affinity(shared, DT, s, rng).mean() < windowed_correlation(shared, DT, s)[0].mean()

@@ -329,25 +329,37 @@ def _split_sign(r: np.ndarray, sign_mode: str) -> np.ndarray:
 
 def chance_affinity(calcium: np.ndarray, dt: float, settings: AffinitySettings,
                     rng: np.random.Generator) -> np.ndarray:
-    """Chance level of the differential affinity: its time average after shifting every
-    neuron's derivative circularly by an independent random lag.
+    """Chance level of the affinity (``settings.method``): its time average after shifting
+    every neuron circularly by an independent random lag (at least ``min_shift`` of the
+    recording), which keeps each trace's dynamics and destroys their alignment.
+
+    The differential affinity shifts the gated derivatives (no seam in the derivative); the
+    correlation baseline shifts the traces.
 
     Returns
     -------
     (C, P) float32: mean over ``settings.null_shifts`` surrogates and over time; NaN for
     pairs with a neuron not recorded.
     """
-    deriv = smoothed_derivative(calcium, dt, settings.sigma, settings.smoother)
-    magnitude, state = normalized_derivative(deriv, settings.noise_k)
-    recorded = np.flatnonzero((state != -2).any(axis=0))
-    length = recorded[-1] + 1 if recorded.size else magnitude.shape[1]
+    if settings.method == "differential":
+        deriv = smoothed_derivative(calcium, dt, settings.sigma, settings.smoother)
+        arrays = normalized_derivative(deriv, settings.noise_k)
+        recorded = arrays[1] != -2
+    else:
+        arrays = (np.asarray(calcium, dtype=np.float64),)
+        recorded = np.isfinite(arrays[0])
+    valid = np.flatnonzero(recorded.any(axis=0))
+    length = valid[-1] + 1 if valid.size else recorded.shape[1]
     lo = max(1, int(settings.min_shift * length))
     total = None
     for _ in range(settings.null_shifts):
-        lags = rng.integers(lo, max(lo + 1, length - lo), size=magnitude.shape[0])
-        shifted_m = np.stack([np.roll(m[:length], lag) for m, lag in zip(magnitude, lags, strict=True)])
-        shifted_s = np.stack([np.roll(s[:length], lag) for s, lag in zip(state, lags, strict=True)])
-        scores = _scores_from_state(shifted_m, shifted_s, settings)
+        lags = rng.integers(lo, max(lo + 1, length - lo), size=recorded.shape[0])
+        shifted = [np.stack([np.roll(row[:length], lag) for row, lag in
+                             zip(array, lags, strict=True)]) for array in arrays]
+        if settings.method == "differential":
+            scores = _scores_from_state(*shifted, settings)
+        else:
+            scores = windowed_correlation(shifted[0], dt, settings)[0]
         n_valid = np.isfinite(scores).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(n_valid > 0, np.nansum(scores, axis=1) / n_valid, np.nan)
