@@ -1,15 +1,16 @@
 """Neuroformer-style neuron-token transformer for whole-brain calcium (option A of the spec).
 
 One token per recorded neuron: identity embedding keyed by the canonical name (shared across
-worms) + a linear embedding of the neuron's last K normalised frames + a continuous embedding
-of the frame step in seconds. Behaviour variables (velocity, head angle, reversal) enter as
-extra tokens of the same kind. Pre-LN self-attention across tokens; neurons and behaviours a
-worm did not record are key-padding-masked (their data are never read). The head forecasts the
-change from the last value for H future frames of every neuron: a linear skip from the
-neuron's own history (a shared AR on changes) plus an MLP on its attended token, both
-zero-initialised so that an untrained model is exactly copy-last. Token patches are taken
-relative to the last value, so slow drift of a recording does not move the tokens. A second head decodes
-behaviour at the same H frames from the pooled neuron tokens.
+worms) + a linear embedding of the neuron's last K normalised frames taken relative to the last
+value (so slow drift of a recording does not move the tokens) + a continuous embedding of the
+frame step in seconds. Behaviour variables (velocity, head angle, reversal) enter as extra
+tokens of the same kind (absolute values). Pre-LN self-attention across tokens; neurons and
+behaviours a worm did not record are key-padding-masked and their data are never read.
+
+The head forecasts the change from the last value for H future frames of every neuron: a
+linear skip from the neuron's own history (a shared AR on changes) plus an MLP on its attended
+token and a horizon embedding, both zero-initialised so that an untrained model is exactly
+copy-last. A second head decodes behaviour at the same H frames from the pooled neuron tokens.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from pipelines.common.provenance import provenance_attrs
 from . import connectivity
 from .baselines import CopyLast, RidgeVAR, SharedAR, SwitchingGLMOneStep
 from .data import (
+    BEHAVIOURS,
     BINARY_BEHAVIOURS,
     Panel,
     Splits,
@@ -26,7 +27,6 @@ from .data import (
     normalize,
     panel_from_dataset,
     time_splits,
-    window_origins,
 )
 from .evaluate import (
     behaviour_scores,
@@ -39,7 +39,15 @@ from .evaluate import (
     test_origins,
 )
 from .model import ModelConfig
-from .train import TrainConfig, few_shot, fit, load_checkpoint, rollout, save_checkpoint
+from .train import (
+    TrainConfig,
+    attention_map,
+    few_shot,
+    fit,
+    load_checkpoint,
+    rollout,
+    save_checkpoint,
+)
 
 log = get_logger(__name__)
 
@@ -77,27 +85,23 @@ def settings_with_defaults(settings: dict | None) -> dict:
 
 
 def model_config(settings: dict) -> ModelConfig:
-    binary = tuple(i for i, _ in enumerate(_behaviour_names()) if _ in BINARY_BEHAVIOURS)
+    """The architecture the settings describe (behaviour tokens in :data:`BEHAVIOURS` order)."""
+    binary = tuple(i for i, name in enumerate(BEHAVIOURS) if name in BINARY_BEHAVIOURS)
     return ModelConfig(context=settings["context_frames"], horizon=settings["horizon_frames"],
                        d_model=settings["d_model"], layers=settings["layers"],
                        heads=settings["heads"], ff_mult=settings["ff_mult"],
-                       dropout=settings["dropout"], n_behaviours=len(_behaviour_names()),
+                       dropout=settings["dropout"], n_behaviours=len(BEHAVIOURS),
                        binary_behaviours=binary)
 
 
 def train_config(settings: dict, seed: int, max_minutes: float | None = None) -> TrainConfig:
+    """Optimisation settings for one training run (``max_minutes`` overrides the cap)."""
     names = {f.name for f in fields(TrainConfig)}
     values = {k: v for k, v in settings.items() if k in names}
     values.update(seed=int(seed))
     if max_minutes is not None:
         values["max_minutes"] = max_minutes
     return TrainConfig(**values)
-
-
-def _behaviour_names():
-    from .data import BEHAVIOURS
-
-    return BEHAVIOURS
 
 
 def prepare(ds: xr.Dataset, settings: dict, path: str = "<dataset>") -> Prepared:
@@ -326,8 +330,6 @@ def map_recording(store_path, model_path, csv_path, nc_path, settings: dict | No
 
 
 def _attention(model, prepared: Prepared):
-    from .train import attention_map
-
     return attention_map(model, prepared.panel, prepared.splits.train)
 
 
@@ -429,5 +431,4 @@ def write_outputs(prepared, settings, tables, kept, attention_total, attention_c
     log.info("wrote %s and %s", csv_path, nc_path)
 
 
-__all__ = ["evaluate_recording", "map_recording", "prepare", "train_recording",
-           "window_origins"]
+__all__ = ["evaluate_recording", "map_recording", "prepare", "train_recording"]

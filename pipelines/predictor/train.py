@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import resource
+import sys
 import time
 from dataclasses import asdict, dataclass
 
@@ -163,7 +163,7 @@ def fit(panel: Panel, train_blocks: np.ndarray, val_blocks: np.ndarray,
     start, cpu_start = time.perf_counter(), time.process_time()
     loss_log, best, best_state, stale = [], np.inf, None, 0
     epochs = tqdm(range(train_config.max_epochs), desc=label, disable=not progress,
-                  mininterval=5.0, file=os.sys.stderr)
+                  mininterval=5.0, file=sys.stderr)
     for epoch in epochs:
         model.train()
         order = rng.permutation(len(train[0]))
