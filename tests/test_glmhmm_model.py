@@ -69,7 +69,8 @@ def test_onehot_prior_recovers_connection_types():
     coef[1, :, :n] = coef[0, :, :n]
     params = type(params)(params.log_initial, params.log_transition, coef, params.noise)
     _, y = sample(params, 4, 800, rng)
-    model = SwitchingGLM(2, prior="onehot", n_restarts=1, seed=0).fit(list(y))
+    options = {"learn_strength": True, "none_scale": 0.02, "strength": 0.2, "strength_scale": 0.2}
+    model = SwitchingGLM(2, prior="onehot", prior_options=options, n_restarts=1, seed=0).fit(list(y))
     types = np.nanargmax(np.nan_to_num(model.prior_.type_probability(None), nan=-1), axis=-1) - 1
     off = ~np.eye(n, dtype=bool)
     assert (types[off] == np.sign(shared[off])).mean() > 0.9

@@ -31,7 +31,8 @@ def _store(rng, n_worms=3, n_time=400, n_neurons=6, missing=((1, 2),)):
     return ds, states, [NEURONS[s] for s in slots]
 
 
-SETTINGS = {"n_states": [1, 2, 3], "restarts": 1, "max_iter": 30, "min_worm_fraction": 0.6, "prior": "onehot"}
+SETTINGS = {"n_states": [1, 2, 3], "restarts": 1, "max_iter": 30, "min_worm_fraction": 0.6, "prior": "onehot",
+            "onehot_strength": 0.3, "onehot_strength_scale": 0.1, "onehot_none_scale": 0.02}  # planted scale
 
 
 def test_fit_map_roundtrip(tmp_path):

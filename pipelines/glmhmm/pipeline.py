@@ -42,10 +42,14 @@ DEFAULTS = {
     "heldout_worms": False,
     "k_tolerance": 0.005,
     "stickiness": 10.0,
-    "prior_scale": 0.1,
+    "prior_scale": 0.01,
+    "shared_scale": 0.01,
+    "onehot_strength": 0.01,
+    "onehot_strength_scale": 0.01,
+    "onehot_none_scale": 0.002,
+    "learn_strength": False,
     "connectome_anchor": False,
     "connectome_source": "consensus",
-    "anchor_scale": 0.3,
     "connectome_pseudocount": 2.0,
     "seed": 0,
 }
@@ -109,7 +113,7 @@ def _connectome_prior(settings, connectome: xr.Dataset | None, neurons):
     chem = weight.sel(layer="chemical").transpose("pre", "post").values
     gap = weight.sel(layer="gap").transpose("pre", "post").values
     if settings["prior"] == "gaussian":
-        return {"anchor": signed_connectome(chem, gap, sign), "anchor_scale": settings["anchor_scale"]}
+        return {"anchor": signed_connectome(chem, gap, sign)}
     if settings["prior"] == "onehot":
         has = (np.nan_to_num(chem) > 0) | (np.nan_to_num(gap) > 0)
         return {"pseudocounts": connectome_type_pseudocounts(has, sign, settings["connectome_pseudocount"])}
@@ -119,8 +123,11 @@ def _connectome_prior(settings, connectome: xr.Dataset | None, neurons):
 def model_options(settings: dict, prior_options: dict | None = None) -> dict:
     """SwitchingGLM keyword arguments (all but n_states) from the stage settings."""
     options = dict(prior_options or {})
-    if settings["prior"] in ("gaussian", "none"):
-        options.setdefault("scale", settings["prior_scale"] if settings["prior"] == "gaussian" else 10.0)
+    if settings["prior"] == "gaussian":
+        options.update(scale=settings["prior_scale"], shared_scale=settings["shared_scale"])
+    elif settings["prior"] == "onehot":
+        options.update(strength=settings["onehot_strength"], strength_scale=settings["onehot_strength_scale"],
+                       none_scale=settings["onehot_none_scale"], learn_strength=settings["learn_strength"])
     return {
         "prior": settings["prior"],
         "prior_options": options,

@@ -7,8 +7,9 @@ and biases are outside these priors (weak fixed Gaussian, see ``model``).
 
 - ``NoPrior``: plain HMM-GLM; a very weak ridge N(0, ``scale``²) keeps the problem well posed.
 - ``GaussianPrior`` (GHG): W_{k,ij} ~ N(W0_ij, σ²) with a learnable state-shared mean W0 (the
-  state-constant interaction). Optional soft anatomical anchor W0 ~ N(c · C_ij, τ²) with the
-  scale c learned; τ large keeps function free to depart from anatomy.
+  state-constant interaction), itself shrunk W0 ~ N(0, τ²), or, with the soft anatomical
+  anchor, W0 ~ N(c · C_ij, τ²) with the scale c learned; τ large keeps function free to depart
+  from anatomy.
 - ``OneHotPrior`` (OHG, discrete form): each connection of each state has a type
   a ∈ {inhibitory, none, excitatory} ~ Cat(π_ij) with π_ij shared across states; given the type,
   w ~ N(-μ, σ_s²), N(0, σ_0²) or N(+μ, σ_s²) (signed spike-and-slab with a learnable strength
@@ -144,11 +145,16 @@ class NoPrior:
 
 @dataclass
 class GaussianPrior:
-    """W_k ~ N(W0, scale²) elementwise; W0 flat or anchored: W0 ~ N(c·anchor, anchor_scale²)."""
+    """W_k ~ N(W0, scale²) elementwise; W0 ~ N(c · anchor, shared_scale²) (anchor 0 when absent).
 
-    scale: float = 0.1
+    The hyperprior on W0 shrinks the state-constant interaction toward 0 (or toward the scaled
+    signed connectome, with c learned); ``shared_scale=inf`` gives the flat hyperprior
+    (W0 = mean of the W_k, as in the paper's code).
+    """
+
+    scale: float = 0.01
+    shared_scale: float = 0.01
     anchor: np.ndarray | None = None  # (post, pre) signed connectome, optional
-    anchor_scale: float = 0.3
     shared: np.ndarray | None = None  # W0 (post, pre)
     anchor_gain: float = 0.0  # c
 
@@ -164,29 +170,29 @@ class GaussianPrior:
     def e_step(self, interactions):
         return self
 
+    def _centre(self):
+        return 0.0 if self.anchor is None else self.anchor_gain * self.anchor
+
     def update(self, interactions):
         n_states = interactions.shape[0]
-        prec_w = n_states / self.scale**2
-        if self.anchor is None:
-            self.shared = interactions.mean(axis=0)
-        else:
-            # alternate the two exact block updates (c then W0); each increases the objective
+        if self.anchor is not None:
+            # exact block update of c given W0 (least squares), then W0 given c
             off = _offdiag(self.anchor.shape[0])
             a = self.anchor[off]
             if np.dot(a, a) > 0:
                 self.anchor_gain = float(np.dot(a, self.shared[off]) / np.dot(a, a))
-            prec_a = 1.0 / self.anchor_scale**2
-            self.shared = (interactions.sum(0) / self.scale**2 + prec_a * self.anchor_gain * self.anchor) / (
-                prec_w + prec_a
-            )
+        prec_w = n_states / self.scale**2
+        prec_0 = 1.0 / self.shared_scale**2
+        self.shared = (interactions.sum(0) / self.scale**2 + prec_0 * self._centre()) / (prec_w + prec_0)
         np.fill_diagonal(self.shared, 0.0)
         return self
 
     def log_prior(self, interactions):
         off = _offdiag(interactions.shape[1])
         total = _gauss_logpdf(interactions[:, off], self.shared[off], self.scale**2).sum()
-        if self.anchor is not None:
-            total += _gauss_logpdf(self.shared[off], self.anchor_gain * self.anchor[off], self.anchor_scale**2).sum()
+        if np.isfinite(self.shared_scale):
+            centre = np.broadcast_to(self._centre(), self.shared.shape)[off]
+            total += _gauss_logpdf(self.shared[off], centre, self.shared_scale**2).sum()
         return float(total)
 
     def shared_interaction(self, interactions):
@@ -202,16 +208,17 @@ class OneHotPrior:
 
     ``pseudocounts`` (post, pre, 3) are the Dirichlet prior on π beyond the uniform α = 1 (a
     scalar applies to every type; an anatomical array comes from
-    ``connectome_type_pseudocounts``). ``none_scale`` is σ_0 of the "none" spike; ``strength``
-    μ and ``strength_scale`` σ_s are learned (σ_s floored at 2 σ_0 so the slab stays wider
-    than the spike).
+    ``connectome_type_pseudocounts``). ``none_scale`` is σ_0 of the "none" spike. The strength
+    prior (``strength`` μ, ``strength_scale`` σ_s) is fixed by default: learning it
+    (``learn_strength``, σ_s floored at 2 σ_0) follows the overfitted weights and weakens the
+    shrinkage; the defaults are tuned for z-scored calcium at ~0.6 s frames (docs/glmhmm.md).
     """
 
-    none_scale: float = 0.02
-    strength: float = 0.2
-    strength_scale: float = 0.2
+    none_scale: float = 0.002
+    strength: float = 0.01
+    strength_scale: float = 0.01
     pseudocounts: float | np.ndarray = 0.5
-    learn_strength: bool = True
+    learn_strength: bool = False
     probability: np.ndarray | None = None  # π (post, pre, 3)
     responsibility: np.ndarray | None = field(default=None, repr=False)  # r (K, post, pre, 3)
 
@@ -229,9 +236,6 @@ class OneHotPrior:
         n = interactions.shape[1]
         alpha = self._alpha(n)
         self.probability = alpha / alpha.sum(-1, keepdims=True)
-        if self.learn_strength:
-            off = _offdiag(n)
-            self.strength = float(max(np.percentile(np.abs(interactions[:, off]), 90), 2 * self.none_scale))
         return self.e_step(interactions)
 
     def _alpha(self, n):
