@@ -44,7 +44,8 @@ def test_em_objective_is_monotone(planted, prior, observation):
 
 def test_planted_recovery(planted):
     params, states, worms = planted
-    model = SwitchingGLM(3, prior="gaussian", n_restarts=2, seed=0).fit(worms)
+    options = {"scale": 0.3, "shared_scale": 1.0}  # the planted couplings are O(0.3)
+    model = SwitchingGLM(3, prior="gaussian", prior_options=options, n_restarts=2, seed=0).fit(worms)
     labels = np.concatenate([p.argmax(1) for p in model.predict_proba(worms)])
     accuracy, match = _hungarian_accuracy(states.ravel(), labels)
     assert accuracy > 0.95
