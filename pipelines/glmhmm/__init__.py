@@ -4,7 +4,8 @@ Modules: ``inference`` (exact forward–backward, filtering, Viterbi), ``emissio
 Student-t autoregressive observation models), ``priors`` (none / Gaussian / one-hot connection
 priors), ``mstep`` (closed-form updates), ``model`` (generalised EM and the ``SwitchingGLM``
 estimator), ``select`` (choice of the number of states), ``evaluate`` (state and connectivity
-metrics), ``io`` (the stage's data products).
+metrics), ``pipeline`` (the stage's data products and mapping mode), ``planted`` (simulated
+switching AR data for tests and benchmarks).
 """
 
 from .inference import filter_predict, forward_backward, viterbi
