@@ -89,14 +89,19 @@ def main():
                                                                         "correlation"])
     parser.add_argument("--time-bin", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rank", type=int, default=None,
+                        help="fixed rank (default: automatic selection over 2-8)")
+    parser.add_argument("--subtract-null", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, limit_threads(args.threads):
         start = time.perf_counter()
         store, model = simulate_and_homogenize(Path(tmp), args.worms, args.seed)
         simulated = time.perf_counter() - start
         start = time.perf_counter()
-        config = {"affinity": {"sign_mode": args.sign_mode, "method": args.method},
-                  "tensor": {"time_bin": args.time_bin}, "ntf": {"ranks": [2, 8]}}
+        null = {"null_shifts": 2, "subtract_null": True} if args.subtract_null else {}
+        config = {"affinity": {"sign_mode": args.sign_mode, "method": args.method, **null},
+                  "tensor": {"time_bin": args.time_bin},
+                  "ntf": {"ranks": [2, 8], "rank": args.rank}}
         out = components_from_calcium(store, config, seed=args.seed)
         fitted = time.perf_counter() - start
     rows = window_scores(out, model)
@@ -110,7 +115,8 @@ def main():
               "communities": rows}
     print(json.dumps(result, indent=1))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    key = f"{args.method}-{args.sign_mode}"
+    key = f"{args.method}-{args.sign_mode}-rank{args.rank or 'auto'}" + (
+        "-null" if args.subtract_null else "")
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     previous[key] = result
     RESULTS.write_text(json.dumps(previous, indent=2) + "\n")
