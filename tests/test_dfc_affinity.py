@@ -276,3 +276,16 @@ def test_chance_level_of_the_correlation_baseline():
     assert 0.5 * scores.mean() < chance.mean() < 1.5 * scores.mean()
     shared = np.stack([x[0], x[0] + 0.1 * rng.standard_normal(800)])
     assert chance_affinity(shared, DT, s, rng).mean() < windowed_correlation(shared, DT, s)[0].mean()
+
+
+def test_segment_overlap_weights_coincidental_overlaps_down():
+    slow = bumps(400, 7, n_bumps=3)
+    t = np.arange(400)
+    fast = np.exp(-0.5 * ((t[:, None] - np.arange(5, 400, 25)) / 2.0) ** 2).sum(axis=1)
+    x = np.stack([slow, 2 * slow, fast])
+    plain = differential_affinity(x, DT, AffinitySettings())[0]
+    weighted = differential_affinity(x, DT, AffinitySettings(segment_overlap=True))[0]
+    assert (weighted <= plain + 1e-6).all()
+    # (0, 1) change together: unchanged; (0, 2) overlap by chance: weighted down
+    np.testing.assert_allclose(weighted[:, 0], plain[:, 0], atol=1e-6)
+    assert weighted[:, 1].sum() < 0.6 * plain[:, 1].sum()

@@ -13,7 +13,8 @@ derivatives of two neurons while both keep a constant sign (co-monotonic segment
    or ``exp(-(log|d_i| - log|d_j|)^2 / (2 s^2))`` (``kernel="log"``);
 4. with ``segment_average`` the pointwise score is averaged over each co-monotonic segment
    (a maximal run of constant joint state ``(s_i, s_j)``), so the comparison window adapts to
-   the data instead of being a fixed sliding window;
+   the data instead of being a fixed sliding window; with ``segment_overlap`` (our addition)
+   it is also weighted by the segment's share of the union of the two neurons' own segments;
 5. ``sign_mode``: ``abs`` scores pairs whatever the signs (camera-ready paper), ``same`` only
    when both signs agree (submission), ``split`` returns two channels, same-sign and
    opposite-sign coupling, so anticorrelation is kept without being conflated.
@@ -55,6 +56,9 @@ class AffinitySettings:
     kernel : "ratio" or "log".
     log_width : width ``s`` of the log kernel (natural-log units).
     segment_average : average the pointwise score over each co-monotonic segment.
+    segment_overlap : multiply a segment's score by its length over the union of the two
+        neurons' own segments, so only changes that start and stop together score fully
+        (our addition; off reproduces the paper).
     sign_mode : "abs", "same" or "split".
     window, stride : windowed-correlation window and stride in seconds.
     null_shifts : number of circular-shift surrogates for the chance level (0: none).
@@ -69,6 +73,7 @@ class AffinitySettings:
     kernel: str = "ratio"
     log_width: float = 1.0
     segment_average: bool = True
+    segment_overlap: bool = False
     sign_mode: str = "abs"
     window: float = 10.0
     stride: float = 1.0
@@ -184,8 +189,11 @@ def _nanmad(x: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def _pair_scores(magnitude, state, first, second, log_kernel, inv_two_s2, seg_avg, mode, out):
-    """Fill ``out`` (C, T, P) with pair scores. mode 0 abs, 1 same, 2 split."""
+def _pair_scores(magnitude, state, run_start, run_end, first, second, log_kernel, inv_two_s2,
+                 seg_avg, overlap, mode, out):
+    """Fill ``out`` (C, T, P) with pair scores. mode 0 abs, 1 same, 2 split. With ``overlap``
+    a segment's score is multiplied by its length over the union of the two neurons' own
+    segments (``run_start``/``run_end`` (N, T): extent of each neuron's own segment)."""
     n_time = magnitude.shape[1]
     n_pairs = first.shape[0]
     for p in numba.prange(n_pairs):
@@ -208,13 +216,18 @@ def _pair_scores(magnitude, state, first, second, log_kernel, inv_two_s2, seg_av
                     channel = 1
                 keep = active and (mode != 1 or same)
                 mean = acc / (t - start)
+                weight = 1.0
+                if overlap:
+                    union = max(run_end[i, start], run_end[j, start]) - min(
+                        run_start[i, start], run_start[j, start])
+                    weight = (t - start) / union
                 for u in range(start, t):
                     for c in range(out.shape[0]):
                         if masked:
                             out[c, u, p] = np.nan
                         elif keep and c == channel:
-                            out[c, u, p] = mean if seg_avg else _score(
-                                magnitude[i, u], magnitude[j, u], log_kernel, inv_two_s2)
+                            out[c, u, p] = weight * (mean if seg_avg else _score(
+                                magnitude[i, u], magnitude[j, u], log_kernel, inv_two_s2))
                         else:
                             out[c, u, p] = 0.0
                 start = t
@@ -260,11 +273,29 @@ def differential_affinity(calcium: np.ndarray, dt: float,
 def _scores_from_state(magnitude, state, settings):
     first, second = neuron_pairs(range(magnitude.shape[0]))
     out = np.empty((settings.n_channels, magnitude.shape[1], first.size), dtype=np.float32)
-    _pair_scores(np.ascontiguousarray(magnitude, dtype=np.float32), np.ascontiguousarray(state),
+    state = np.ascontiguousarray(state)
+    run_start, run_end = _own_segments(state)
+    _pair_scores(np.ascontiguousarray(magnitude, dtype=np.float32), state, run_start, run_end,
                  first.astype(np.int64), second.astype(np.int64), settings.kernel == "log",
                  1.0 / (2.0 * settings.log_width**2), settings.segment_average,
-                 SIGN_MODES.index(settings.sign_mode), out)
+                 settings.segment_overlap, SIGN_MODES.index(settings.sign_mode), out)
     return out
+
+
+@numba.njit(cache=True)
+def _own_segments(state):
+    """(N, T) start and end (exclusive) of the run of constant state containing each t."""
+    n, n_time = state.shape
+    run_start = np.empty((n, n_time), np.int32)
+    run_end = np.empty((n, n_time), np.int32)
+    for k in range(n):
+        lo = 0
+        for t in range(1, n_time + 1):
+            if t == n_time or state[k, t] != state[k, t - 1]:
+                run_start[k, lo:t] = lo
+                run_end[k, lo:t] = t
+                lo = t
+    return run_start, run_end
 
 
 # ---------------------------------------------------------------------------------------------
