@@ -169,8 +169,11 @@ def fit_components(tensor: xr.Dataset, section: dict | None, seed: int = 0,
         summary = summary.merge(anatomy_overlap(fit.factors[2].T, tensor["neuron_1"].values,
                                                 tensor["neuron_2"].values, connectome,
                                                 anatomy_shuffles, seed))
+    reason = evidence.attrs["reason"]
+    if (section or {}).get("rank"):
+        reason = f"fixed by config dfc.ntf.rank = {section['rank']}"
     summary.attrs.update(
-        selected_rank=int(evidence.attrs["selected_rank"]), reason=evidence.attrs["reason"],
+        selected_rank=int(evidence.attrs["selected_rank"]), reason=reason,
         n_motifs=int((~summary["is_baseline"].values).sum()),
         observed_fraction=float(tensor["mask"].mean()),
         tensor_shape=list(values.shape),
