@@ -82,12 +82,15 @@ def _emission_weights(ll_t, observed, out):
 
 
 @numba.njit(cache=True)
-def _forward(pi, trans, ll, mask, filtered, predicted, loglik):
-    """Scaled forward pass. Fills filtered/predicted (B, T, K) and loglik (B,)."""
+def _forward(pi, trans, ll, mask, filtered, predicted, weights, loglik):
+    """Scaled forward pass. Fills filtered/predicted/weights (B, T, K) and loglik (B,).
+
+    ``weights`` keeps each step's shifted emission likelihoods for the backward pass.
+    """
     n_seq, n_time, n_states = ll.shape
-    weights = np.empty(n_states)
     for b in range(n_seq):
         total = 0.0
+        impossible = False
         for k in range(n_states):
             predicted[b, 0, k] = pi[b, k]
         for t in range(n_time):
@@ -97,31 +100,34 @@ def _forward(pi, trans, ll, mask, filtered, predicted, loglik):
                     for i in range(n_states):
                         acc += filtered[b, t - 1, i] * trans[i, j]
                     predicted[b, t, j] = acc
-            shift = _emission_weights(ll[b, t], mask[b, t], weights)
+            shift = _emission_weights(ll[b, t], mask[b, t], weights[b, t])
             norm = 0.0
             for k in range(n_states):
-                value = predicted[b, t, k] * weights[k]
+                value = predicted[b, t, k] * weights[b, t, k]
                 filtered[b, t, k] = value
                 norm += value
             if norm <= 0.0 or shift == -np.inf:
-                loglik[b] = -np.inf
+                impossible = True
                 for k in range(n_states):
                     filtered[b, t, k] = predicted[b, t, k]
                 continue
+            inv = 1.0 / norm
             for k in range(n_states):
-                filtered[b, t, k] /= norm
+                filtered[b, t, k] *= inv
             total += np.log(norm) + shift
-        loglik[b] = total if loglik[b] != -np.inf else -np.inf
+        loglik[b] = -np.inf if impossible else total
 
 
 @numba.njit(cache=True)
-def _backward(trans, ll, mask, filtered, predicted, posterior, counts):
-    """Scaled backward pass from the forward messages; fills posterior and counts."""
-    n_seq, n_time, n_states = ll.shape
-    weights = np.empty(n_states)
+def _backward(trans, mask, filtered, predicted, weights, posterior, counts):
+    """Scaled backward pass from the forward messages; fills posterior and counts.
+
+    The pairwise marginal of step t is xi_ij ∝ filtered_{t-1,i} A_ij e_t(j) beta_t(j); its
+    normaliser is Σ_j predicted_{t,j} e_t(j) beta_t(j), so no K×K temporary is needed.
+    """
+    n_seq, n_time, n_states = filtered.shape
     beta = np.empty(n_states)
     msg = np.empty(n_states)
-    xi = np.empty((n_states, n_states))
     for b in range(n_seq):
         last = -1
         for t in range(n_time):
@@ -132,33 +138,27 @@ def _backward(trans, ll, mask, filtered, predicted, posterior, counts):
         for t in range(n_time - 1, -1, -1):
             norm = 0.0
             for k in range(n_states):
-                posterior[b, t, k] = filtered[b, t, k] * beta[k]
-                norm += posterior[b, t, k]
+                value = filtered[b, t, k] * beta[k]
+                posterior[b, t, k] = value
+                norm += value
+            inv = 1.0 / norm if norm > 0 else 0.0
             for k in range(n_states):
-                posterior[b, t, k] = posterior[b, t, k] / norm if norm > 0 else 0.0
+                posterior[b, t, k] *= inv
             if t == 0:
                 break
-            # message to t-1: beta_{t-1}(i) ∝ sum_j A_ij e_t(j) beta_t(j)
-            _emission_weights(ll[b, t], mask[b, t], weights)
-            scale = 0.0
+            xi_norm = 0.0
             for j in range(n_states):
-                msg[j] = weights[j] * beta[j]
-                scale += msg[j]
-            if scale <= 0.0:
-                scale = 1.0
-            for j in range(n_states):
-                msg[j] /= scale
-            if t <= last:
-                xi_norm = 0.0
+                msg[j] = weights[b, t, j] * beta[j]
+                xi_norm += predicted[b, t, j] * msg[j]
+            if t <= last and xi_norm > 0.0:
+                inv = 1.0 / xi_norm
+                for j in range(n_states):
+                    msg[j] *= inv
                 for i in range(n_states):
+                    f = filtered[b, t - 1, i]
                     for j in range(n_states):
-                        value = filtered[b, t - 1, i] * trans[i, j] * msg[j]
-                        xi[i, j] = value
-                        xi_norm += value
-                if xi_norm > 0.0:
-                    for i in range(n_states):
-                        for j in range(n_states):
-                            counts[i, j] += xi[i, j] / xi_norm
+                        counts[i, j] += f * trans[i, j] * msg[j]
+            # message to t-1: beta_{t-1}(i) ∝ sum_j A_ij e_t(j) beta_t(j) (any positive scale)
             new_norm = 0.0
             for i in range(n_states):
                 acc = 0.0
@@ -167,8 +167,9 @@ def _backward(trans, ll, mask, filtered, predicted, posterior, counts):
                 beta[i] = acc
                 new_norm += acc
             if new_norm > 0.0:
+                inv = 1.0 / new_norm
                 for i in range(n_states):
-                    beta[i] /= new_norm
+                    beta[i] *= inv
 
 
 @numba.njit(cache=True)
@@ -207,9 +208,10 @@ def _run_forward(log_pi, log_a, ll, mask):
     n_seq, n_time, n_states = ll.shape
     filtered = np.empty((n_seq, n_time, n_states))
     predicted = np.empty((n_seq, n_time, n_states))
+    weights = np.empty((n_seq, n_time, n_states))
     loglik = np.zeros(n_seq)
-    _forward(np.exp(log_pi), np.exp(log_a), ll, mask, filtered, predicted, loglik)
-    return filtered, predicted, loglik
+    _forward(np.exp(log_pi), np.exp(log_a), ll, mask, filtered, predicted, weights, loglik)
+    return filtered, predicted, weights, loglik
 
 
 def forward_backward(log_initial, log_transition, log_likelihood, mask=None):
@@ -237,10 +239,10 @@ def forward_backward(log_initial, log_transition, log_likelihood, mask=None):
         log p(y_{1:T}) of each sequence (nats); -inf if the data are impossible under the model.
     """
     log_pi, log_a, ll, mask = _validate(log_initial, log_transition, log_likelihood, mask)
-    filtered, predicted, loglik = _run_forward(log_pi, log_a, ll, mask)
+    filtered, predicted, weights, loglik = _run_forward(log_pi, log_a, ll, mask)
     posterior = np.empty_like(filtered)
     counts = np.zeros((ll.shape[2], ll.shape[2]))
-    _backward(np.exp(log_a), ll, mask, filtered, predicted, posterior, counts)
+    _backward(np.exp(log_a), mask, filtered, predicted, weights, posterior, counts)
     return posterior, counts, loglik
 
 
@@ -260,7 +262,7 @@ def filter_predict(log_initial, log_transition, log_likelihood, mask=None):
         log p(y_{1:T}) of each sequence (nats).
     """
     log_pi, log_a, ll, mask = _validate(log_initial, log_transition, log_likelihood, mask)
-    filtered, predicted, loglik = _run_forward(log_pi, log_a, ll, mask)
+    filtered, predicted, _, loglik = _run_forward(log_pi, log_a, ll, mask)
     return predicted, filtered, loglik
 
 
