@@ -1,10 +1,10 @@
 """Rule dfc_communities: ntf.nc -> communities of every component (communities.nc)."""
 
 from pipelines.common import setup_logging
+from pipelines.dfc.communities import run_communities
 
+snakemake = globals()["snakemake"]  # injected by the script: directive
 setup_logging(snakemake.log[0])
-
-from pipelines.dfc.communities import run_communities  # noqa: E402
 
 run_communities(
     snakemake.input.ntf,
