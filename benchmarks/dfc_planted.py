@@ -24,6 +24,11 @@ components on time-course AUROC:
   gets the planted community whose best-matching community holds it, else "none") with the
   planted one (community or none).
 
+Diagnostic (``window_oracle``): the same community scores on an oracle graph that bypasses the
+NTF, the worm-mean affinity inside community k's windows minus outside (clipped at 0), i.e.
+static per-epoch averaging with the windows known (spec §9.2). It separates failures of the
+community step from failures of the NTF step.
+
     nice python benchmarks/dfc_planted.py [--scenario simulator synthetic] [--seed 0]
 
 Prints a table and writes benchmarks/results/dfc_planted.json.
@@ -42,8 +47,8 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import normalized_mutual_info_score as nmi
 from sklearn.metrics import roc_auc_score
 
-from pipelines.dfc.communities import component_communities
-from pipelines.dfc.pipeline import components_from_calcium
+from pipelines.dfc.communities import component_communities, fit_sbm, leiden_communities
+from pipelines.dfc.pipeline import affinity_from_store, components_from_calcium, pair_matrix
 
 RESULTS = Path(__file__).parent / "results" / "dfc_planted.json"
 
@@ -160,6 +165,33 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
             "n_components": int(ntf.sizes["component"]), "n_motifs": int(motifs.size)}
 
 
+def window_oracle(store, membership, truth_neurons, windows, seed: int, restarts: int) -> list:
+    """Community scores on the window-contrast affinity graph of each planted community."""
+    affinity = affinity_from_store(store, None, 1.0, seed)
+    values = affinity["affinity"].mean("channel").values  # (worm, time, pair)
+    time = affinity["time"].values
+    rows = []
+    for k in range(len(windows)):
+        on = active(time, windows[k])
+        contrast = np.nanmean(values[:, on], axis=(0, 1)) - np.nanmean(values[:, ~on], axis=(0, 1))
+        graph = pair_matrix(np.clip(contrast, 0, None)[None], affinity["neuron_1"].values,
+                            affinity["neuron_2"].values).isel(component=0)
+        weights = graph.values.astype(float)
+        keep = np.isfinite(weights).any(1) & (np.nan_to_num(weights) > 0).any(1)
+        weights = weights[np.ix_(keep, keep)]
+        names = np.array([str(n) for n in graph["pre"].values])[keep]
+        members = np.array([n in truth_neurons and bool(membership[k, truth_neurons.index(n)])
+                            for n in names])
+        row = {"community": k, "members_in_graph": int(members.sum()), "neurons": int(keep.sum())}
+        for method, labels in (("sbm", fit_sbm(weights, seed=seed, restarts=restarts).labels),
+                               ("leiden", leiden_communities(weights, seed=seed))):
+            block, f1 = best_block(labels, members)
+            row[f"nmi_community_{method}"] = float(nmi(members, labels == block))
+            row[f"f1_{method}"] = f1
+        rows.append(row)
+    return rows
+
+
 def run(name: str, store, membership, truth_neurons, windows, seed: int, restarts: int) -> dict:
     start = time.perf_counter()
     ntf = components_from_calcium(store, None, seed)
@@ -169,7 +201,9 @@ def run(name: str, store, membership, truth_neurons, windows, seed: int, restart
     community_seconds = time.perf_counter() - start
     result = score(ntf, communities, membership, truth_neurons, windows)
     result.update(scenario=name, seed=seed, ntf_seconds=ntf_seconds,
-                  community_seconds=community_seconds)
+                  community_seconds=community_seconds,
+                  window_oracle=window_oracle(store, membership, truth_neurons, windows, seed,
+                                              restarts))
     return result
 
 
@@ -208,6 +242,11 @@ def main() -> None:
               f"combined NMI {result['combined_nmi']:.3f}; "
               f"{result['n_motifs']}/{result['n_components']} motif components; NTF "
               f"{result['ntf_seconds']:.0f} s, communities {result['community_seconds']:.1f} s")
+        for row in result["window_oracle"]:
+            print(f"{result['scenario']:>9} window-oracle graph, community {row['community']}: "
+                  f"{row['members_in_graph']} members in {row['neurons']} neurons, community "
+                  f"NMI SBM {row['nmi_community_sbm']:.3f} (F1 {row['f1_sbm']:.3f}), Leiden "
+                  f"{row['nmi_community_leiden']:.3f} (F1 {row['f1_leiden']:.3f})")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")
