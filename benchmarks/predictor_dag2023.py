@@ -67,6 +67,14 @@ def markdown(summary: pd.DataFrame, split: str, metric: str, horizons) -> str:
     return "\n".join(lines)
 
 
+def table(frame: pd.DataFrame) -> str:
+    """A pandas table as markdown (no tabulate dependency)."""
+    frame = frame.round(3)
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * frame.shape[1]]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -135,13 +143,13 @@ def main(argv=None) -> int:
             text.append(markdown(summary, split, metric, horizons))
     behaviour = pd.DataFrame(out["behaviour"])
     text.append("\n**behaviour decoding, one frame ahead** (median, min to max)\n")
-    text.append(behaviour.round(3).to_markdown(index=False))
+    text.append(table(behaviour))
     text.append("\n**rollout sanity over the test block**\n")
-    text.append(pd.DataFrame(out["sanity"]).round(3).to_markdown(index=False))
+    text.append(table(pd.DataFrame(out["sanity"])))
     text.append("\n**attention vs connectomes**\n")
-    text.append(auroc.round(3).to_markdown())
+    text.append(table(auroc.reset_index()))
     text.append("\n**|correlation of changes| vs connectomes** (the baseline map)\n")
-    text.append(correlation.round(3).to_markdown())
+    text.append(table(correlation.reset_index()))
     text.append(f"\nparameters {report['parameters']}; training on all worms {report['train_seconds']} s wall "
                 f"({report['train_cpu_seconds']} s CPU); held-out folds wall {out['heldout_train_seconds']} s, "
                 f"CPU {out['heldout_train_cpu_seconds']} s; peak memory {out['peak_memory_mb']} MB; "
