@@ -67,6 +67,20 @@ def markdown(summary: pd.DataFrame, split: str, metric: str, horizons) -> str:
     return "\n".join(lines)
 
 
+def paired(table_rows: pd.DataFrame) -> pd.DataFrame:
+    """Per horizon: how often the transformer's skill beats the best baseline's on the same
+    held-out worm (the baseline is deterministic, so each seed is paired with it)."""
+    rows = table_rows[(table_rows["table"] == "forecast") & (table_rows["split"] == "heldout_worm")
+                      & (table_rows["metric"] == "skill")]
+    baselines = rows[rows["model"].isin(["ridge_var", "shared_ar", "switching_glm"])]
+    best = baselines.groupby(["worm", "horizon_s"])["value"].max().rename("best_baseline")
+    mine = rows[rows["model"] == "transformer"].join(best, on=["worm", "horizon_s"])
+    mine = mine.assign(difference=mine["value"] - mine["best_baseline"])
+    return mine.groupby("horizon_s").agg(
+        median_difference=("difference", "median"), wins=("difference", lambda d: int((d > 0).sum())),
+        pairs=("difference", "size")).reset_index()
+
+
 def table(frame: pd.DataFrame) -> str:
     """A pandas table as markdown (no tabulate dependency)."""
     frame = frame.round(3)
@@ -109,6 +123,7 @@ def main(argv=None) -> int:
         table = evaluate_recording(store, model, Path(tmp, "evaluation.csv"),
                                    Path(tmp, "predictor.nc"), settings, threads=args.threads)
         full = pd.read_csv(Path(tmp, "evaluation.csv"))
+        full.to_csv(RESULTS / "predictor_dag2023_evaluation.csv", index=False)
         import xarray as xr
 
         with xr.open_dataset(Path(tmp, "predictor.nc")) as nc:
@@ -141,6 +156,8 @@ def main(argv=None) -> int:
         for metric in ("skill", "r2", "r"):
             text.append(f"\n**{split}, {metric}** (median over worms x seeds, min to max)\n")
             text.append(markdown(summary, split, metric, horizons))
+    text.append("\n**paired, held-out worms: transformer skill minus the best baseline's, per worm x seed**\n")
+    text.append(table(paired(table_rows=full)))
     behaviour = pd.DataFrame(out["behaviour"])
     text.append("\n**behaviour decoding, one frame ahead** (median, min to max)\n")
     text.append(table(behaviour))
