@@ -243,10 +243,13 @@ def test_rule_functions_write_ntf_and_map_new_worms(tmp_path):
         write_netcdf(batch, tmp_path / f"b{k}.nc")
         paths.append(tmp_path / f"a{k}.nc")
         run_affinity(tmp_path / f"b{k}.nc", paths[-1], {}, 2.0, seed=0)
-    ntf = {"ranks": [2, 3], "n_starts": 2, **FAST}
+    ntf = {"ranks": [2, 3], "n_starts": 2, "bootstrap": 2, **FAST}
     run_ntf(paths[:2], tmp_path / "ntf.nc", {}, ntf, seed=0, anatomy_source=None)
     out = xr.open_dataset(tmp_path / "ntf.nc", engine="h5netcdf")
     assert out.sizes["worm"] == 6 and out.attrs["selected_rank"] in (2, 3)
+    boot = out["pair_weight_bootstrap"]
+    assert boot.dims == ("component", "bootstrap", "pre", "post") and boot.sizes["bootstrap"] == 2
+    assert (out["bootstrap_similarity"].values > 0.5).all()  # the planted motifs come back
     assert {"time_factor", "worm_factor", "pair_weight", "is_baseline", "best_error",
             "similarity", "heldout_error"} <= set(out.data_vars)
     assert "provenance" in out.attrs

@@ -18,7 +18,7 @@ from pipelines.common.provenance import provenance, provenance_attrs
 
 from .affinity import AffinitySettings, batch_affinity
 from .ntf import CPFit, NonNegativeCP
-from .rank import RankSettings, baseline_components, factor_cv, rank_sweep
+from .rank import RankSettings, baseline_components, factor_cv, rank_sweep, worm_bootstrap
 from .structure import anatomy_overlap
 from .tensor import align_offsets, align_schedule, build_tensor, join_batches
 
@@ -165,6 +165,20 @@ def fit_components(tensor: xr.Dataset, section: dict | None, seed: int = 0,
     fit = best[evidence.attrs["selected_rank"]]
     summary = summarize_fit(fit, tensor, settings.baseline_cv)
     summary = summary.merge(evidence.rename(error="sweep_error"))
+    n_boot = int((section or {}).get("bootstrap", 0))
+    if n_boot:
+        pair, similarity = worm_bootstrap(values, fit, n_boot, tensor["mask"].values, seed,
+                                          max_iter=settings.max_iter, tol=settings.tol)
+        matrices = pair_matrix(pair.reshape(-1, pair.shape[2]), tensor["neuron_1"].values,
+                               tensor["neuron_2"].values)
+        boot = matrices.values.reshape(n_boot, fit.rank, *matrices.shape[1:])
+        summary["pair_weight_bootstrap"] = xr.DataArray(
+            boot.transpose(1, 0, 2, 3), dims=("component", "bootstrap", "pre", "post"),
+            coords={"pre": matrices["pre"].values, "post": matrices["post"].values})
+        summary["pair_weight_bootstrap"].attrs["description"] = (
+            "pair weights refitted on worms resampled with replacement, matched to the "
+            "components by time and pair factors")
+        summary["bootstrap_similarity"] = ("bootstrap", similarity)
     if connectome is not None:
         summary = summary.merge(anatomy_overlap(fit.factors[2].T, tensor["neuron_1"].values,
                                                 tensor["neuron_2"].values, connectome,

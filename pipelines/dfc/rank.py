@@ -201,3 +201,39 @@ def select_rank(evidence: xr.Dataset, settings: RankSettings = RankSettings()) -
         if ok.any():
             return int(ranks[np.flatnonzero(ok)[0]]), why + criteria
     return int(ranks[np.argmin(error)]), "lowest error"
+
+
+def worm_bootstrap(tensor: np.ndarray, reference: CPFit, n_boot: int,
+                   mask: np.ndarray | None = None, seed: int = 0,
+                   **options) -> tuple[np.ndarray, np.ndarray]:
+    """Pair factors refitted on worms resampled with replacement, aligned to ``reference``.
+
+    Each resample gets one fresh random start of the reference's rank (no warm start, so the
+    spread is not biased towards the reference); its components are matched to the
+    reference's by :func:`factor_similarity` on the time and pair factors (the worm factor
+    of a resample indexes other worms).
+
+    Returns
+    -------
+    pair : (n_boot, R, P) unit-norm pair factors in the reference's component order.
+    similarity : (n_boot,) time-and-pair similarity of each resample to the reference.
+    """
+    rng = np.random.default_rng([seed, 2])
+    n_worms = tensor.shape[1]
+    pair = np.zeros((n_boot, reference.rank, tensor.shape[2]), np.float32)
+    similarity = np.zeros(n_boot)
+    ref = CPFit([reference.factors[0], np.ones((1, reference.rank), np.float32),
+                 reference.factors[2]], reference.weights, reference.error, True)
+    for b in range(n_boot):
+        worms = rng.choice(n_worms, n_worms, replace=True)
+        sub_mask = None if mask is None else mask[:, worms]
+        fit = fit_ncp(tensor[:, worms], [reference.rank], sub_mask, seed=seed + 104729 + b,
+                      **options)[0]
+        other = CPFit([fit.factors[0], np.ones((1, fit.rank), np.float32), fit.factors[2]],
+                      fit.weights, fit.error, True)
+        similarity[b], match = factor_similarity(ref, other)
+        pair[b, match[:, 0]] = fit.factors[2][:, match[:, 1]].T
+        log.info("worm bootstrap %d/%d: similarity to the reference %.3f", b + 1, n_boot,
+                 similarity[b])
+    return pair, similarity
+
