@@ -138,8 +138,9 @@ def state_rasters(glmhmm: xr.Dataset, activity: xr.Dataset, mapped: list[str]):
     post = glmhmm["state_posterior"]
     n_states = post.sizes["state"]
     worms = [str(w) for w in post["worm"].values]
-    best = post.argmax("state").values.astype(float)
-    best[~np.isfinite(post.sum("state").values) | (post.sum("state").values == 0)] = np.nan
+    values = post.transpose("worm", "time", "state").values
+    valid = np.isfinite(values).all(-1) & (np.nansum(values, -1) > 0)  # NaN: worm not recorded
+    best = np.where(valid, np.argmax(np.nan_to_num(values, nan=-1.0), -1), np.nan)
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(worms) + 1.2))
     cmap = ListedColormap(STATE_COLOURS[:n_states])
     t = post["time"].values
