@@ -249,11 +249,24 @@ def test_component_communities_uses_bootstrap_when_asked():
     ntf, *_ = ntf_summary()
     with pytest.raises(ValueError, match="pair_weight_bootstrap"):
         component_communities(ntf, {"stability": "bootstrap"})
+    assert component_communities(ntf, {"restarts": 2}).attrs["stability_source"] == "restarts"
     noisy = ntf["pair_weight"].expand_dims(bootstrap=2).transpose("component", "bootstrap", ...)
     ntf["pair_weight_bootstrap"] = noisy
     out = component_communities(ntf, {"stability": "bootstrap", "restarts": 2}, seed=1)
     assert out.attrs["stability_source"] == "bootstrap"
     assert np.nanmin(out["stability"].values) >= 0.9
+    auto = component_communities(ntf, {"restarts": 2}, seed=1)
+    assert auto.attrs["stability_source"] == "bootstrap"
+    # a bootstrap that destroys the structure lowers stability
+    rng = np.random.default_rng(0)
+    shuffled = ntf["pair_weight_bootstrap"].copy()
+    for k in range(shuffled.sizes["component"]):
+        for b in range(shuffled.sizes["bootstrap"]):
+            order = rng.permutation(50)
+            shuffled[k, b] = shuffled[k, b].values[np.ix_(order, order)]
+    ntf["pair_weight_bootstrap"] = shuffled
+    low = component_communities(ntf, {"restarts": 2}, seed=1)
+    assert np.nanmean(low["stability"].values) < np.nanmean(out["stability"].values) - 0.2
 
 
 def test_run_communities_writes_with_provenance(tmp_path):

@@ -22,7 +22,7 @@ from .stability import comembership, community_stability, neuron_stability
 log = get_logger(__name__)
 
 METHODS = ("sbm", "leiden", "louvain")
-STABILITY_SOURCES = ("restarts", "bootstrap")
+STABILITY_SOURCES = ("auto", "restarts", "bootstrap")
 
 DEFAULTS = {
     "method": "sbm",
@@ -31,7 +31,7 @@ DEFAULTS = {
     "nested": True,
     "max_levels": 6,
     "leiden_resolution": 1.0,
-    "stability": "restarts",
+    "stability": "auto",
 }
 
 
@@ -108,7 +108,7 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     ntf : Dataset
         ``pair_weight`` (component, pre, post), symmetric, NaN for pairs outside the tensor;
         optional ``pair_weight_bootstrap`` (component, bootstrap, pre, post) from a bootstrap
-        over worms (then ``stability: bootstrap`` uses it).
+        over worms (``stability: auto`` uses it when present, else the SBM restarts).
     settings : dict
         The ``dfc.communities`` config (keys of ``DEFAULTS``).
     seed : int
@@ -131,7 +131,8 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     if "pair_weight" not in ntf:
         raise ValueError("the NTF summary has no 'pair_weight' (component, pre, post)")
     pair_weight = ntf["pair_weight"].transpose("component", "pre", "post")
-    use_bootstrap = settings["stability"] == "bootstrap"
+    use_bootstrap = settings["stability"] == "bootstrap" or (
+        settings["stability"] == "auto" and "pair_weight_bootstrap" in ntf)
     if use_bootstrap and "pair_weight_bootstrap" not in ntf:
         raise ValueError("dfc.communities.stability is 'bootstrap' but the NTF summary has no "
                          "'pair_weight_bootstrap'; use 'restarts' or produce the bootstrap")
@@ -156,10 +157,10 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
         log.info("component %s: %d neurons, %d communities (DL %.1f nats, %d levels), NMI with "
                  "Leiden %.2f", component, present.sum(), result["labels"].max() + 1,
                  result["dl"][0], len(result["levels"]), result["nmi"])
-    return _assemble(results, components, slots, settings, seed)
+    return _assemble(results, components, slots, settings, seed, use_bootstrap)
 
 
-def _assemble(results, components, slots, settings, seed) -> xr.Dataset:
+def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.Dataset:
     n_comp, n_neurons = len(components), len(NEURONS)
     n_levels = max(len(r["levels"]) for r in results)
     n_comm = max(int(r["labels"].max()) + 1 for r in results)
@@ -198,8 +199,8 @@ def _assemble(results, components, slots, settings, seed) -> xr.Dataset:
         coords={"component": components, "neuron": list(NEURONS), "pre": list(NEURONS),
                 "post": list(NEURONS), "level": np.arange(n_levels),
                 "community_id": np.arange(n_comm)},
-        attrs={"method": settings["method"], "stability_source": settings["stability"],
-               "seed": seed},
+        attrs={"method": settings["method"],
+               "stability_source": "bootstrap" if use_bootstrap else "restarts", "seed": seed},
     )
     descriptions = {
         "community": "community at the DL-selected level (0..B-1 by size; -1: neuron absent)",

@@ -424,8 +424,9 @@ def _spectral_embedding(A, n_dims):
     by |eigenvalue| so that noise directions shrink."""
     weights = A[2] / np.maximum(A[0], 1.0)  # mean weight per slot
     np.fill_diagonal(weights, 0.0)
-    strength = np.maximum(weights.sum(axis=1), 1e-300)
-    values, vectors = np.linalg.eigh(weights / np.sqrt(np.outer(strength, strength)))
+    strength = weights.sum(axis=1)
+    scale = np.divide(1.0, np.sqrt(strength), out=np.zeros_like(strength), where=strength > 0)
+    values, vectors = np.linalg.eigh(weights * np.outer(scale, scale))
     top = np.argsort(-np.abs(values))[:n_dims]
     return vectors[:, top] * np.abs(values[top])
 
