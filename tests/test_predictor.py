@@ -289,3 +289,44 @@ def test_stage_end_to_end_on_a_tiny_store(tmp_path):
     with xr.open_dataset(tmp_path / "mapped.nc") as out:
         assert out.attrs["evaluation_split"] == "mapped"
         assert "correlation_auroc" in out
+
+
+@pytest.mark.realdata
+def test_baselines_reproduce_the_dag2023_anchors(dag2023):
+    """Native 0.6 s frames, last 30% test: copy-last and shared AR(8) on changes land on the
+    independently measured anchors of reference/predictor.md §7 (0.72 / 0.32 and 0.74 / 0.38)."""
+    from pipelines.predictor.baselines import SharedAR
+    from pipelines.predictor.data import normalize
+    from pipelines.predictor.evaluate import evaluate_worm
+    from pipelines.recordings.labels import standardize_labels
+    from pipelines.recordings.readers.flavell import read
+
+    worms = []
+    for path in sorted((dag2023 / "swf702_with_id").glob("*-data.h5")):
+        (recording,) = read(path, dag2023 / "neuropal_labels_flat.csv")
+        labels = standardize_labels(recording.labels)
+        columns = [i for i, name in enumerate(labels) if name]
+        worms.append({"worm": recording.worm, "calcium": recording.traces[:, columns],
+                      "neurons": [labels[i] for i in columns],
+                      "dt": float(np.median(np.diff(recording.timestamps)))})
+    panel = panel_from_dataset(native_dataset(worms))
+    assert panel.dt == pytest.approx(0.6, abs=0.03)
+    splits = time_splits(panel.length, 16, 16, test_fraction=0.3)
+    panel, _ = normalize(panel, splits.train)
+    shared = SharedAR.fit(panel.activity, panel.present, splits.train, splits.val, 8)
+    rows = []
+    for w in range(len(worms)):
+        forecasters = {
+            "copy_last": lambda ww, o, n: CopyLast().rollout(panel.activity[ww, o][:, None], n),
+            "shared_ar": lambda ww, o, n: shared.rollout(
+                np.stack([panel.activity[ww, o - k] for k in range(8, -1, -1)], 1), n),
+        }
+        table, _ = evaluate_worm(panel, w, splits.test[w], forecasters, np.array([1, 4]), 16)
+        rows.append(table)
+    import pandas as pd
+
+    r2 = pd.concat(rows).query("metric == 'r2'").groupby(["model", "horizon_s"])["value"].median()
+    assert r2["copy_last", 0.6] == pytest.approx(0.72, abs=0.03)
+    assert r2["copy_last", 2.4] == pytest.approx(0.32, abs=0.04)
+    assert r2["shared_ar", 2.4] == pytest.approx(0.38, abs=0.04)
+    assert r2["shared_ar", 2.4] > r2["copy_last", 2.4]
