@@ -102,7 +102,9 @@ def _fake_inputs(tmp_path, n_worms=3, n_time=120, k=3, states=2):
     )
     pred = xr.Dataset({"attention": (("post", "pre"), rng.random((N, N)))},
                       coords={"post": list(NEURONS), "pre": list(NEURONS)})
-    table = pd.DataFrame({"model": ["copy_last", "transformer"] * 2, "horizon_s": [2.4] * 4,
+    table = pd.DataFrame({"table": "forecast", "split": "heldout_worm",
+                          "worm": ["worm00", "worm00", "worm01", "worm01"],
+                          "model": ["copy_last", "transformer"] * 2, "horizon_s": [2.4] * 4,
                           "metric": ["skill"] * 4, "value": [0.0, 0.1, 0.0, 0.12]})
     paths = {}
     for name, obj in {"homogenized": homog, "connectomes": conn, "ntf": ntf,
@@ -163,4 +165,6 @@ def test_mapped_worms_are_marked(tmp_path):
                 "fake", {"seed": 0, "n_null": 2}, mapped=True)
     tree = xr.open_datatree(out / "atlas.nc", engine="h5netcdf")
     assert json.loads(tree.attrs["mapped_worms"]) == ["worm00", "worm01", "worm02"]
-    assert "mapped</b> onto an existing atlas" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert "mapped</b> onto an existing atlas" in page
+    assert "the best model is <b>transformer</b> (median skill over copy-last +0.110)" in page

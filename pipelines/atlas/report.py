@@ -107,21 +107,48 @@ def summary_text(atlas: xr.DataTree, predictor_table: pd.DataFrame | None) -> st
     return " ".join(lines)
 
 
+def evaluation_split(table: pd.DataFrame) -> str:
+    """The split to headline: held-out worms when the table has them, else held-out time."""
+    return "heldout_worm" if (table["split"] == "heldout_worm").any() else "within_worm"
+
+
+def forecast_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Median over worms (and seeds) of skill and R² per model and horizon, on the headline
+    split: rows (metric, model), columns horizon in seconds."""
+    split = evaluation_split(table)
+    rows = table[(table["table"] == "forecast") & (table["split"] == split)
+                 & table["metric"].isin(["skill", "r2"])]
+    summary = rows.groupby(["metric", "model", "horizon_s"])["value"].median().unstack("horizon_s")
+    summary.columns = [f"{h:.1f} s" for h in summary.columns]
+    return summary.reset_index()
+
+
+def behaviour_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Median behaviour-decoding metrics per behaviour and model on the headline split."""
+    rows = table[(table["table"] == "behaviour") & (table["split"] == evaluation_split(table))]
+    if rows.empty:
+        return rows
+    return rows.groupby(["behaviour", "model", "metric"])["value"].median().unstack("metric") \
+        .reset_index()
+
+
 def _predictor_sentence(table: pd.DataFrame) -> str:
-    try:
-        skill = table[table["metric"] == "skill"]
-        at = skill[np.isclose(skill["horizon_s"].astype(float), 2.4, atol=0.35)]
-        if at.empty:
-            at = skill[skill["horizon_s"] == skill["horizon_s"].min()]
-        best = at.groupby("model")["value"].median().sort_values(ascending=False)
-        horizon = float(at["horizon_s"].iloc[0])
-        model = best.index[0]
-        return (f"At a {horizon:.1f} s horizon on held-out data the best forecaster is "
-                f"<b>{html.escape(str(model))}</b> (median skill over copy-last {best.iloc[0]:+.2f}); "
-                + ("the transformer is the best model." if "transformer" in str(model).lower()
-                   else "the transformer does <b>not</b> beat the best baseline here."))
-    except (KeyError, IndexError, ValueError):
+    split = evaluation_split(table)
+    skill = table[(table["table"] == "forecast") & (table["split"] == split)
+                  & (table["metric"] == "skill")]
+    if skill.empty:
         return "The predictor's evaluation table is below."
+    horizons = np.sort(skill["horizon_s"].astype(float).unique())
+    horizon = horizons[np.argmin(np.abs(horizons - 2.4))]
+    at = skill[np.isclose(skill["horizon_s"].astype(float), horizon)]
+    best = at.groupby("model")["value"].median().sort_values(ascending=False)
+    where = "held-out worms" if split == "heldout_worm" else "held-out time blocks"
+    model = str(best.index[0])
+    verdict = ("the transformer is the best model" if model.startswith("transformer")
+               else "the transformer does <b>not</b> beat the best baseline")
+    return (f"Forecasting {horizon:.1f} s ahead on {where}, the best model is "
+            f"<b>{html.escape(model)}</b> (median skill over copy-last {best.iloc[0]:+.3f}): "
+            f"{verdict} at this horizon.")
 
 
 def _table_html(df: pd.DataFrame, max_rows: int = 60) -> str:
@@ -157,8 +184,18 @@ def render_report(
                 parts.append(f"<h3>{prefix.title()}s</h3>" + _table_html(df))
         comparison = "".join(parts) + (
             f'<p class="note">{html.escape(comp.attrs.get("method", ""))}</p>')
-    predictor = (_table_html(predictor_table) if predictor_table is not None
-                 else '<p class="note">No predictor evaluation for this recording.</p>')
+    if predictor_table is not None and not predictor_table.empty:
+        split = evaluation_split(predictor_table)
+        predictor = (f"<p>Free-running forecasts on <b>{split.replace('_', ' ')}</b> data, "
+                     "median over worms: skill = 1 − MSE/MSE(copy-last) and R².</p>"
+                     + _table_html(forecast_summary(predictor_table)))
+        behaviour = behaviour_summary(predictor_table)
+        if not behaviour.empty:
+            predictor += "<h3>Behaviour decoding</h3>" + _table_html(behaviour)
+        predictor += ('<p class="note">Every row of the evaluation is in evaluation.csv '
+                      "(data/predictor/&lt;recording&gt;/).</p>")
+    else:
+        predictor = '<p class="note">No predictor evaluation for this recording.</p>'
     provenance = html.escape(json.dumps({k: atlas.attrs[k] for k in atlas.attrs}, indent=1,
                                         default=str)[:20000])
     title = f"Dynamic connectome atlas: {html.escape(atlas.attrs.get('recording', ''))}"
