@@ -16,7 +16,7 @@ rule glmhmm_fit:
         recording=glmhmm_pattern(fitted_recordings()),
     conda:
         ENV
-    threads: 2
+    threads: 1
     resources:
         mem_mb=glmhmm_mem_mb,
         runtime=120,
