@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 from pipelines.atlas.build import write_atlas
-from pipelines.atlas.compare import anatomy_overlap, auroc, degree_preserving_shuffle
+from pipelines.connectome.compare import auroc, degree_preserving_shuffle, edge_auroc
 from pipelines.atlas.report import SECTIONS
 from pipelines.common.neurons import NEURONS
 
@@ -38,16 +38,21 @@ def test_degree_preserving_shuffle_keeps_degrees_and_moves_edges():
     assert (shuffled & adj).sum() < 0.5 * adj.sum()
 
 
-def test_anatomy_overlap_detects_structure_and_not_noise():
+def test_edge_auroc_detects_structure_and_not_noise():
     rng = np.random.default_rng(4)
     adj = rng.random((80, 80)) < 0.08
     np.fill_diagonal(adj, False)
     informative = adj + rng.normal(0, 0.5, adj.shape)
     noise = rng.normal(size=adj.shape)
-    hit = anatomy_overlap(informative, adj, n_null=10, seed=0)
-    miss = anatomy_overlap(noise, adj, n_null=10, seed=0)
+    hit = edge_auroc(informative, adj, n_null=10, seed=0)
+    miss = edge_auroc(noise, adj, n_null=10, seed=0)
     assert hit["auroc"] > 0.8 and hit["p_value"] < 0.1
     assert abs(miss["auroc"] - 0.5) < 0.05 and miss["p_value"] > 0.05
+    uncovered = adj.astype(float)
+    uncovered[:10] = uncovered[:, :10] = np.nan  # a source that does not cover ten neurons: their pairs are not scored
+    assert edge_auroc(informative, uncovered, n_null=2)["n_pairs"] == 70 * 69
+    symmetric = edge_auroc(informative + informative.T, adj, n_null=2, symmetric=True)
+    assert symmetric["n_pairs"] == 80 * 79 // 2 and symmetric["auroc"] > 0.7
 
 
 def _fake_inputs(tmp_path, n_worms=3, n_time=120, k=3, states=2):

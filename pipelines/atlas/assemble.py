@@ -20,7 +20,7 @@ import xarray as xr
 
 from pipelines.common.neurons import NEURONS
 
-from .compare import anatomy_overlap
+from pipelines.connectome.compare import edge_auroc
 
 ATLAS_GROUPS = ("activity", "connectome", "dfc", "glmhmm", "predictor", "comparison")
 BEHAVIOUR = ("velocity", "head_angle", "reversal", "angular_velocity", "pumping")
@@ -87,15 +87,13 @@ def connectome_summary(
     return out
 
 
-def adjacency(connectome: xr.Dataset, layer: str | None = None) -> xr.DataArray:
-    """Binary anatomical adjacency (pre, post); chemical or gap, or either when ``layer`` is
-    None. Uncovered neurons give NaN weights, which count as not connected (use the
-    ``covered`` mask to exclude them from a comparison)."""
+def wiring(connectome: xr.Dataset, layer: str | None = None) -> xr.DataArray:
+    """Anatomical weights (pre, post) of one layer, or of either layer when ``layer`` is
+    None; NaN where the source does not cover a neuron."""
     weight = connectome["weight"]
     if layer is not None:
-        weight = weight.sel(layer=layer)
-    connected = weight.fillna(0) > 0
-    return connected.any("layer") if "layer" in connected.dims else connected
+        return weight.sel(layer=layer)
+    return weight.sum("layer", min_count=1)
 
 
 def compare_with_anatomy(
@@ -110,7 +108,8 @@ def compare_with_anatomy(
     """Score each (pre, post) matrix along dim ``over`` against each anatomical layer.
 
     ``matrices`` has dims (over, post, pre) or (over, pre, post); pairs are scored only where
-    both neurons were recorded (``recorded`` (neuron) bool) and covered by the wiring.
+    both neurons were recorded (``recorded`` (neuron) bool) and covered by the wiring (NaN
+    weights).
     Returns AUROC, null mean/sd and p-value on (over, layer).
     """
     matrices = matrices.transpose(over, "pre", "post")
@@ -119,16 +118,14 @@ def compare_with_anatomy(
         raise ValueError("a functional matrix must have the same neurons on 'pre' and 'post'")
     layers = ["chemical", "gap", "any"]
     ok = recorded.sel(neuron=names).values
-    if "covered" in connectome:
-        ok = ok & connectome["covered"].sel(neuron=names).values
     valid = ok[:, None] & ok[None, :]
     records = {k: np.full((matrices.sizes[over], len(layers)), np.nan) for k in
                ("auroc", "null_mean", "null_sd", "p_value")}
     for j, layer in enumerate(layers):
-        adj = adjacency(connectome, None if layer == "any" else layer)
-        adj = adj.sel(pre=names, post=names).transpose("pre", "post").values
+        reference = wiring(connectome, None if layer == "any" else layer)
+        reference = reference.sel(pre=names, post=names).transpose("pre", "post").values
         for i in range(matrices.sizes[over]):
-            result = anatomy_overlap(matrices.values[i], adj, valid, n_null, seed + i, symmetric)
+            result = edge_auroc(matrices.values[i], reference, valid, n_null, seed + i, symmetric)
             for key in records:
                 records[key][i, j] = result[key]
     coords = {over: matrices[over].values, "layer": layers}

@@ -1,10 +1,11 @@
 """Function versus structure: how well a functional matrix picks out anatomical connections.
 
-Every functional matrix of the atlas (a component's pair weights, a state's interactions, the
-predictor's attention) is scored the same way: the AUROC of its absolute entries for telling
-connected from unconnected neuron pairs of a wiring diagram, restricted to pairs where both
-are defined, and compared with a degree-preserving null (Maslov-Sneppen edge swaps of the
-wiring), so that hub neurons with many synapses and strong activity do not pass for structure.
+Every functional matrix of the pipeline (a component's pair weights, a state's interactions,
+the predictor's attention) is scored the same way: the AUROC of its absolute entries for
+telling connected from unconnected neuron pairs of a wiring diagram, over the pairs where
+both are defined, against a degree-preserving null (Maslov-Sneppen edge swaps of the wiring
+among the scored pairs), so that hub neurons with many synapses and strong activity do not
+pass for structure.
 """
 
 from __future__ import annotations
@@ -16,13 +17,8 @@ from scipy.stats import rankdata
 
 def auroc(score: np.ndarray, label: np.ndarray) -> float:
     """Area under the ROC curve of ``score`` for binary ``label`` (ties count one half)."""
-    score = np.asarray(score, dtype=float)
-    label = np.asarray(label, dtype=bool)
-    n_pos, n_neg = label.sum(), (~label).sum()
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[label].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return _auroc_from_ranks(rankdata(np.asarray(score, dtype=float)),
+                             np.asarray(label, dtype=bool))
 
 
 @numba.njit(cache=True)
@@ -47,7 +43,8 @@ def _edge_swaps(present: np.ndarray, pre: np.ndarray, post: np.ndarray, n_swaps:
 
 def degree_preserving_shuffle(adjacency: np.ndarray, seed: int, swaps_per_edge: int = 10):
     """A random directed graph with the same in- and out-degree of every node as
-    ``adjacency`` (bool, (post, pre) or (pre, post): the swap is symmetric in the two)."""
+    ``adjacency`` (bool, (post, pre) or (pre, post): the swap is symmetric in the two).
+    A symmetric input is treated as directed, so its degrees (not its symmetry) are kept."""
     out = np.array(adjacency, dtype=bool, copy=True)
     rows, cols = np.nonzero(out)
     if rows.size:
@@ -56,62 +53,76 @@ def degree_preserving_shuffle(adjacency: np.ndarray, seed: int, swaps_per_edge: 
     return out
 
 
-def anatomy_overlap(
-    matrix: np.ndarray,
-    adjacency: np.ndarray,
+STATISTICS = ("auroc", "null_mean", "null_sd", "z", "p_value", "n_pairs", "n_edges")
+
+
+def edge_auroc(
+    score: np.ndarray,
+    reference: np.ndarray,
     valid: np.ndarray | None = None,
     n_null: int = 20,
     seed: int = 0,
     symmetric: bool = False,
 ) -> dict[str, float]:
-    """AUROC of ``|matrix|`` against a wiring diagram, with a degree-preserving null.
+    """AUROC of ``|score|`` for the edges of a wiring diagram, with a degree-preserving null.
 
     Parameters
     ----------
-    matrix : (N, N) float
-        Functional weights, same orientation as ``adjacency``; NaN entries are ignored.
-    adjacency : (N, N) bool
-        Anatomical connections (e.g. Cook 2019 chemical or gap junction).
+    score : (N, N) float
+        Functional weights, same orientation as ``reference``; NaN entries are not scored.
+    reference : (N, N) float or bool
+        The wiring: > 0 (or True) is an edge, NaN marks pairs the source does not cover.
     valid : (N, N) bool, optional
-        Pairs to score (e.g. both neurons recorded and covered by the wiring). The diagonal is
-        always excluded.
+        Pairs to score (e.g. both neurons recorded). The diagonal is always excluded.
     symmetric : bool
-        Score only the upper triangle, with ``adjacency`` symmetrised (undirected matrices
+        Score only the upper triangle, with the reference symmetrised (undirected matrices
         such as NTF pair weights).
 
     Returns
     -------
-    dict with ``auroc``, ``null_mean``, ``null_sd``, ``z`` and the one-sided empirical
-    ``p_value`` (fraction of null AUROCs at least as large, with the +1 correction).
+    dict of :data:`STATISTICS`: the AUROC, the mean and SD of ``n_null`` AUROCs with the
+    reference's edges shuffled among the scored pairs (every neuron keeps its in- and
+    out-degree), the z-score, the one-sided empirical p-value with the +1 correction, and
+    the numbers of scored pairs and edges.
     """
-    matrix = np.asarray(matrix, dtype=float)
-    adjacency = np.asarray(adjacency, dtype=bool)
-    n = matrix.shape[0]
-    keep = np.isfinite(matrix) & ~np.eye(n, dtype=bool)
+    score = np.asarray(score, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    n = score.shape[0]
+    keep = np.isfinite(score) & np.isfinite(reference) & ~np.eye(n, dtype=bool)
     if valid is not None:
         keep &= np.asarray(valid, dtype=bool)
+    edges = np.nan_to_num(reference) > 0
     if symmetric:
-        keep &= np.triu(np.ones((n, n), dtype=bool), k=1)
-        adjacency = adjacency | adjacency.T
-    score = np.abs(matrix[keep])
-    observed = auroc(score, adjacency[keep])
+        edges = edges | edges.T
+        keep &= keep.T & np.triu(np.ones((n, n), dtype=bool), k=1)
+    labels = edges[keep]
+    result = dict.fromkeys(STATISTICS, float("nan"))
+    result.update(n_pairs=int(keep.sum()), n_edges=int(labels.sum()))
+    if labels.all() or not labels.any():
+        return result
+    ranks = rankdata(np.abs(score[keep]))  # the scores are fixed: rank them once
+    result["auroc"] = _auroc_from_ranks(ranks, labels)
+    # the null moves edges among the scored pairs only, then scores the same pairs
+    scored_edges = edges & (keep | keep.T) if symmetric else edges & keep
     null = np.array([
-        auroc(score, _symmetrise(degree_preserving_shuffle(adjacency, seed + k), symmetric)[keep])
+        _auroc_from_ranks(ranks, degree_preserving_shuffle(scored_edges, seed + k)[keep])
         for k in range(n_null)
     ])
     null = null[np.isfinite(null)]
-    null_mean = float(null.mean()) if null.size else float("nan")
-    null_sd = float(null.std(ddof=1)) if null.size > 1 else float("nan")
-    return {
-        "auroc": observed,
-        "null_mean": null_mean,
-        "null_sd": null_sd,
-        "z": (observed - null_mean) / null_sd if null_sd and null_sd > 0 else float("nan"),
-        "p_value": float((1 + np.sum(null >= observed)) / (1 + null.size)),
-        "n_pairs": int(keep.sum()),
-        "n_edges": int(adjacency[keep].sum()),
-    }
+    if null.size:
+        result["null_mean"] = float(null.mean())
+        result["p_value"] = float((1 + np.sum(null >= result["auroc"])) / (1 + null.size))
+    if null.size > 1:
+        result["null_sd"] = float(null.std(ddof=1))
+        if result["null_sd"] > 0:
+            result["z"] = (result["auroc"] - result["null_mean"]) / result["null_sd"]
+    return result
 
 
-def _symmetrise(adjacency: np.ndarray, symmetric: bool) -> np.ndarray:
-    return adjacency | adjacency.T if symmetric else adjacency
+def _auroc_from_ranks(ranks: np.ndarray, labels: np.ndarray) -> float:
+    """AUROC (Mann-Whitney U / n_pos n_neg) from the scores' ranks (ties averaged)."""
+    n_pos = int(labels.sum())
+    n_neg = len(labels) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from scipy.stats import rankdata
 
 from pipelines.common import NEURON_INDEX, NEURONS, get_logger
+from pipelines.connectome.compare import STATISTICS, edge_auroc
 
 log = get_logger(__name__)
 
@@ -29,7 +29,6 @@ REFERENCES = {
 }
 """Reference name -> (connectome source, layer)."""
 
-STATISTICS = ("auroc", "null_mean", "null_sd", "p_value", "n_pairs", "n_edges")
 
 
 def attention_matrix(total: np.ndarray, count: np.ndarray, neurons) -> xr.DataArray:
@@ -45,64 +44,6 @@ def attention_matrix(total: np.ndarray, count: np.ndarray, neurons) -> xr.DataAr
     return xr.DataArray(out, dims=("post", "pre"), coords={"post": list(NEURONS), "pre": list(NEURONS)},
                         name="attention", attrs={"description": "mean attention of the receiving "
                         "neuron's token (post) to the sending neuron's token (pre)"})
-
-
-def degree_preserving_shuffle(edges: np.ndarray, rng: np.random.Generator,
-                              swaps_per_edge: int = 3) -> np.ndarray:
-    """Directed double-edge swaps (a->b, c->d -> a->d, c->b) on a boolean (post, pre) matrix,
-    keeping every node's in- and out-degree; no self-loops or duplicate edges are created."""
-    post, pre = np.nonzero(edges)
-    adjacency = edges.copy()
-    n_edges = len(post)
-    if n_edges < 2:
-        return adjacency
-    picks = rng.integers(0, n_edges, size=(swaps_per_edge * n_edges, 2))
-    for i, j in picks:
-        a, b, c, d = pre[i], post[i], pre[j], post[j]
-        if i == j or a == d or c == b or adjacency[d, a] or adjacency[b, c]:
-            continue
-        adjacency[b, a] = adjacency[d, c] = False
-        adjacency[d, a] = adjacency[b, c] = True
-        post[i], post[j] = d, b
-    return adjacency
-
-
-def edge_auroc(score: np.ndarray, reference: np.ndarray, n_null: int = 100, seed: int = 0) -> dict:
-    """AUROC of ``score`` (post, pre) for the edges of ``reference`` (post, pre; NaN = not
-    covered, > 0 = edge) over off-diagonal pairs where both are finite, with a
-    degree-preserving shuffle null. Returns :data:`STATISTICS`."""
-    valid = np.isfinite(score) & np.isfinite(reference)
-    np.fill_diagonal(valid, False)
-    rows = valid.any(1) | valid.any(0)
-    sub_score, sub_valid = score[np.ix_(rows, rows)], valid[np.ix_(rows, rows)]
-    edges = np.nan_to_num(reference[np.ix_(rows, rows)]) != 0
-    labels = edges[sub_valid]
-    result = dict.fromkeys(STATISTICS, np.nan)
-    result.update(n_pairs=int(sub_valid.sum()), n_edges=int(labels.sum()))
-    if labels.all() or not labels.any():
-        return result
-    ranks = rankdata(sub_score[sub_valid])  # the scores are fixed: rank them once
-    result["auroc"] = _auroc_from_ranks(ranks, labels)
-    rng = np.random.default_rng(seed)
-    # the null shuffles edges among the evaluated neurons only, then scores the same pairs
-    null = []
-    for _ in range(n_null):
-        shuffled = degree_preserving_shuffle(edges & sub_valid, rng)[sub_valid]
-        if shuffled.all() or not shuffled.any():
-            continue
-        null.append(_auroc_from_ranks(ranks, shuffled))
-    if null:
-        null = np.asarray(null)
-        result.update(null_mean=float(null.mean()), null_sd=float(null.std()),
-                      p_value=float((1 + (null >= result["auroc"]).sum()) / (1 + len(null))))
-    return result
-
-
-def _auroc_from_ranks(ranks: np.ndarray, labels: np.ndarray) -> float:
-    """AUROC (Mann-Whitney U / n_pos n_neg) from the scores' ranks (ties averaged)."""
-    n_pos = int(labels.sum())
-    n_neg = len(labels) - n_pos
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def reference_matrices(connectomes_path: str | os.PathLike | None = None) -> dict:
@@ -145,7 +86,7 @@ def score_against_references(attention: xr.DataArray, connectomes_path=None, n_n
     score = attention.transpose("post", "pre").values.astype(float)
     scores = {}
     for name, matrix in reference_matrices(connectomes_path).items():
-        scores[name] = edge_auroc(score, matrix, n_null, seed)
+        scores[name] = edge_auroc(score, matrix, n_null=n_null, seed=seed)
         log.info("%s vs %s: AUROC %.3f (null %.3f +- %.3f, p %.3f, %d pairs)", label, name,
                  scores[name]["auroc"], scores[name]["null_mean"], scores[name]["null_sd"],
                  scores[name]["p_value"], scores[name]["n_pairs"])
