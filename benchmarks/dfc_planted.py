@@ -192,18 +192,20 @@ def window_oracle(store, membership, truth_neurons, windows, seed: int, restarts
     return rows
 
 
-def run(name: str, store, membership, truth_neurons, windows, seed: int, restarts: int) -> dict:
+def run(name: str, store, membership, truth_neurons, windows, seed: int, restarts: int,
+        config: dict | None = None, oracle: bool = True) -> dict:
     start = time.perf_counter()
-    ntf = components_from_calcium(store, None, seed)
+    ntf = components_from_calcium(store, config, seed)
     ntf_seconds = time.perf_counter() - start
     start = time.perf_counter()
     communities = component_communities(ntf, {"restarts": restarts}, seed)
     community_seconds = time.perf_counter() - start
     result = score(ntf, communities, membership, truth_neurons, windows)
-    result.update(scenario=name, seed=seed, ntf_seconds=ntf_seconds,
+    result.update(scenario=name, seed=seed, config=config or {}, selected_rank=int(
+                  ntf.attrs["selected_rank"]), rank_reason=ntf.attrs["reason"], ntf_seconds=ntf_seconds,
                   community_seconds=community_seconds,
                   window_oracle=window_oracle(store, membership, truth_neurons, windows, seed,
-                                              restarts))
+                                              restarts) if oracle else [])
     return result
 
 
@@ -213,7 +215,12 @@ def main() -> None:
     parser.add_argument("--recording", default="sim")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--restarts", type=int, default=10)
+    parser.add_argument("--config", default="{}",
+                        help='dfc config section as JSON, e.g. \'{"tensor": {"baseline": "none"}}\'')
+    parser.add_argument("--no-oracle", action="store_true", help="skip the window oracle")
+    parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
+    config = json.loads(args.config)
     results = []
     for name in args.scenario:
         if name == "simulator":
@@ -222,7 +229,7 @@ def main() -> None:
             data = fresh_simulation_scenario(int(name.split("-")[1]), args.seed)
         else:
             data = synthetic_scenario(args.seed)
-        results.append(run(name, *data, args.seed, args.restarts))
+        results.append(run(name, *data, args.seed, args.restarts, config, not args.no_oracle))
     print(f"{'scenario':>9} {'k':>2} {'comp':>4} {'AUROC':>6} {'members':>7} {'B':>3} "
           f"{'NMI comm SBM/Leiden':>19} {'NMI part SBM/Leiden':>19} {'F1 SBM/Leiden':>13} "
           f"{'stab':>5}")
@@ -240,16 +247,18 @@ def main() -> None:
               f"{result['mean_nmi_partition']:.3f} (Leiden "
               f"{result['mean_nmi_partition_leiden']:.3f}), mean F1 {result['mean_f1']:.3f}, "
               f"combined NMI {result['combined_nmi']:.3f}; "
-              f"{result['n_motifs']}/{result['n_components']} motif components; NTF "
+              f"{result['n_motifs']}/{result['n_components']} motif components (rank "
+              f"{result['selected_rank']}: {result['rank_reason']}); NTF "
               f"{result['ntf_seconds']:.0f} s, communities {result['community_seconds']:.1f} s")
         for row in result["window_oracle"]:
             print(f"{result['scenario']:>9} window-oracle graph, community {row['community']}: "
                   f"{row['members_in_graph']} members in {row['neurons']} neurons, community "
                   f"NMI SBM {row['nmi_community_sbm']:.3f} (F1 {row['f1_sbm']:.3f}), Leiden "
                   f"{row['nmi_community_leiden']:.3f} (F1 {row['f1_leiden']:.3f})")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from .affinity import AffinitySettings, batch_affinity
 from .ntf import CPFit, NonNegativeCP
 from .rank import RankSettings, baseline_components, factor_cv, rank_sweep, worm_bootstrap
 from .structure import anatomy_overlap
-from .tensor import align_offsets, align_schedule, build_tensor, join_batches
+from .tensor import (align_offsets, align_schedule, build_tensor, join_batches,
+                     remove_pair_baseline)
 
 log = get_logger(__name__)
 
@@ -114,8 +115,10 @@ def run_affinity(batch_path, output_path, section: dict, time_bin: float, seed: 
 # tensor
 
 
-def assemble_tensor(batches: list[xr.Dataset], section: dict | None) -> xr.Dataset:
-    """Join batches, align time (``dfc.tensor.align``) and flatten to the NTF tensor."""
+def assemble_tensor(batches: list[xr.Dataset], section: dict | None,
+                    min_worms: int = 2) -> xr.Dataset:
+    """Join batches, align time (``dfc.tensor.align``) and flatten to the NTF tensor
+    (``min_worms`` = 1 for mapping new worms onto fixed components)."""
     section = section or {}
     joined = join_batches(batches)
     align = section.get("align") or {}
@@ -132,7 +135,10 @@ def assemble_tensor(batches: list[xr.Dataset], section: dict | None) -> xr.Datas
         joined = xr.Dataset({"affinity": aligned},
                             coords={k: joined[k] for k in ("neuron_1", "neuron_2")},
                             attrs=joined.attrs)
-    return build_tensor(joined, section.get("min_coverage", 0.5))
+    tensor = build_tensor(joined, section.get("min_coverage", 0.5), min_worms)
+    tensor["affinity"].values = remove_pair_baseline(tensor["affinity"].values,
+                                                     section.get("baseline", "pair_zscore"))
+    return tensor
 
 
 def read_affinities(paths) -> list[xr.Dataset]:
@@ -324,7 +330,7 @@ def _pair_keys(ds: xr.Dataset) -> list[tuple[str, str, str]]:
 def run_map(affinity_paths, reference_path, output_path, tensor_section: dict,
             ntf_section: dict, seed: int, reference_name: str) -> None:
     """Rule ``dfc_map``: new worms' affinities + reference ``ntf.nc`` -> mapped ``ntf.nc``."""
-    tensor = assemble_tensor(read_affinities(affinity_paths), tensor_section)
+    tensor = assemble_tensor(read_affinities(affinity_paths), tensor_section, min_worms=1)
     with xr.open_dataset(reference_path, engine="h5netcdf") as reference:
         reference = reference.load()
     try:

@@ -9,6 +9,8 @@ with the two sign channels of ``sign_mode="split"`` stacked along ``pair``.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
@@ -139,7 +141,7 @@ def align_schedule(affinity: xr.DataArray, schedule: dict[str, dict[str, list[fl
     return out.transpose(*affinity.dims)
 
 
-def build_tensor(affinity: xr.Dataset, min_coverage: float = 0.5) -> xr.Dataset:
+def build_tensor(affinity: xr.Dataset, min_coverage: float = 0.5, min_worms: int = 2) -> xr.Dataset:
     """Flatten joined affinities into the NTF tensor.
 
     Parameters
@@ -148,6 +150,8 @@ def build_tensor(affinity: xr.Dataset, min_coverage: float = 0.5) -> xr.Dataset:
         (worm, channel, time, pair).
     min_coverage : keep pairs observed (any finite time point) in at least this fraction of
         worms; pairs observed in no worm are always dropped, and reported.
+    min_worms : fewest worms a tensor may have: 2 to fit components, 1 to map new worms onto
+        fixed components.
 
     Returns
     -------
@@ -159,7 +163,7 @@ def build_tensor(affinity: xr.Dataset, min_coverage: float = 0.5) -> xr.Dataset:
     Raises
     ------
     ValueError
-        if no pair or fewer than two worms remain.
+        if no pair or fewer than ``min_worms`` worms remain.
     """
     da = affinity["affinity"].stack(cpair=("channel", "pair")).transpose("time", "worm", "cpair")
     observed = da.notnull()
@@ -175,8 +179,8 @@ def build_tensor(affinity: xr.Dataset, min_coverage: float = 0.5) -> xr.Dataset:
                          f"{da.sizes['worm']} worms; lower tensor.min_coverage or add worms")
     da = da.isel(cpair=np.flatnonzero(keep.values))
     da = da.isel(time=np.flatnonzero(da.notnull().any(("worm", "cpair")).values))
-    if da.sizes["worm"] < 2:
-        raise ValueError(f"the tensor needs at least 2 worms, got {da.sizes['worm']}")
+    if da.sizes["worm"] < min_worms:
+        raise ValueError(f"the tensor needs at least {min_worms} worms, got {da.sizes['worm']}")
     pairs = da["cpair"].to_index()
     channel = pairs.get_level_values("channel")
     pair = pairs.get_level_values("pair")
@@ -194,4 +198,47 @@ def build_tensor(affinity: xr.Dataset, min_coverage: float = 0.5) -> xr.Dataset:
     )
     if "epoch" in da.coords:
         out = out.assign_coords(epoch=("time", da["epoch"].values))
+    return out
+
+
+BASELINES = ("none", "pair_median", "pair_zscore")
+
+
+def remove_pair_baseline(values: np.ndarray, mode: str = "pair_zscore") -> np.ndarray:
+    """Keep each pair's time-varying excess affinity, per worm.
+
+    Parameters
+    ----------
+    values : (time, worm, pair) affinities, NaN = masked.
+    mode : ``none`` (the paper: raw affinities); ``pair_median``: minus the pair's median
+        over time in that worm; ``pair_zscore``: minus the pair's mean over time in that
+        worm, divided by its SD over time in that worm (a constant pair scores 0). Both are
+        clipped at 0, so the tensor stays non-negative.
+
+    Returns
+    -------
+    (time, worm, pair) float32, NaN where ``values`` is NaN.
+
+    Why: pairs of state-driven neurons (e.g. the reversal circuit) fluctuate far more than
+    any other pair, but on each worm's own clock; in the raw tensor they dominate the squared
+    error and the NTF spends its components on them. In SD units every pair weighs the same,
+    and only changes shared across worms at the same time form a low-rank structure.
+    """
+    if mode not in BASELINES:
+        raise ValueError(f"unknown tensor.baseline '{mode}' ({', '.join(BASELINES)})")
+    if mode == "none":
+        return values
+    observed = np.isfinite(values)
+    data = values.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # fibres of unrecorded pairs: all NaN
+        if mode == "pair_median":
+            excess = data - np.nanmedian(np.where(observed, data, np.nan), axis=0,
+                                         keepdims=True)
+        else:
+            spread = np.nanstd(data, axis=0, keepdims=True)
+            excess = (data - np.nanmean(data, axis=0, keepdims=True)) / spread
+            excess = np.where(spread > 0, excess, 0.0)
+    out = np.clip(excess, 0.0, None).astype(np.float32)
+    out[~observed] = np.nan
     return out
