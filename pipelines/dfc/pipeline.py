@@ -20,8 +20,7 @@ from .affinity import AffinitySettings, batch_affinity
 from .ntf import CPFit, NonNegativeCP
 from .rank import RankSettings, baseline_components, factor_cv, rank_sweep, worm_bootstrap
 from .structure import anatomy_overlap
-from .tensor import (align_offsets, align_schedule, build_tensor, join_batches,
-                     remove_pair_baseline)
+from .tensor import align_offsets, align_schedule, build_tensor, join_batches, remove_pair_baseline
 
 log = get_logger(__name__)
 
