@@ -32,14 +32,6 @@ def mapped_recordings():
     return [r for r in RECORDINGS if "map_onto" in recording_config(r)]
 
 
-FINAL_TARGETS = []  # stage rule files append their final outputs
-
-
-def all_targets():
-    """Every final output of the default target (one atlas per recording)."""
-    return FINAL_TARGETS
-
-
 def homogenized(recording):
     """The homogenized store of one recording (output of the recordings stage)."""
     return f"{DATA}/homogenized/{recording}.nc"

@@ -34,4 +34,15 @@ def atlas_report(recording):
     return f"{DATA}/atlas/{recording}/report.html"
 
 
-ATLAS_TARGETS = [atlas_report(r) for r in RECORDINGS]
+def all_targets():
+    """The default target: every recording's atlas (which depends on every stage), plus the
+    connectome graphs and the simulators' ground truth, which no model reads."""
+    return [
+        *(
+            f"{DATA}/atlas/{r}/{name}"
+            for r in RECORDINGS
+            for name in ("atlas.nc", "report.html")
+        ),
+        *connectome_graph_paths(),
+        *(simulated_ground_truth(r) for r in simulated_recordings()),
+    ]

@@ -55,8 +55,3 @@ def connectome_graph_paths():
 def connectome_neurons():
     """The per-neuron table written beside the connectome store."""
     return f"{DATA}/connectomes/neurons.csv"
-
-
-FINAL_TARGETS.extend(
-    [connectomes_store(), connectome_neurons(), *connectome_graph_paths()]
-)

@@ -34,6 +34,3 @@ def dfc_ntf_mem_mb(wildcards, input):
     """Memory of the NTF jobs: the dense tensor, its EM copy and the reconstruction chunks
     (affinity files are compressed about 3x)."""
     return int(2000 + 12 * input.size_mb)
-
-
-FINAL_TARGETS.extend(f"{DATA}/dfc/{r}/ntf.nc" for r in RECORDINGS)

@@ -32,6 +32,3 @@ def glmhmm_pattern(recordings):
 def glmhmm_mem_mb(wildcards, input):
     """Memory of a fit: padded worms × states × neurons temporaries (store is float32)."""
     return int(2000 + 40 * input.size_mb)
-
-
-FINAL_TARGETS.extend(f"{DATA}/glmhmm/{r}/glmhmm.nc" for r in RECORDINGS)

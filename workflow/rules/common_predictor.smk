@@ -41,6 +41,3 @@ def predictor_runtime(wildcards, input):
 def predictor_gpus(wildcards):
     """GPUs requested: the config's predictor.gpus (0 = none; device auto uses one if present)."""
     return config["predictor"]["gpus"]
-
-
-FINAL_TARGETS.extend(f"{DATA}/predictor/{r}/predictor.nc" for r in RECORDINGS)

@@ -119,9 +119,6 @@ def merge_mem_mb(wildcards, input):
     return int(1000 + 30 * largest)
 
 
-FINAL_TARGETS.extend(homogenized(r) for r in RECORDINGS)
-
-
 def export_inputs(wildcards):
     """The homogenized store plus the raw files (for the native original_* columns)."""
     recording = wildcards.recording

@@ -50,6 +50,3 @@ def simulate_worm_mem_mb(wildcards):
     settings = simulate_settings(wildcards.recording)
     steps = (settings.duration_s + settings.burn_in_s) / settings.integration_dt
     return int(500 + 12 * steps * settings.n_neurons * 8 / 1e6)
-
-
-FINAL_TARGETS.extend(simulated_ground_truth(r) for r in simulated_recordings())
