@@ -4,6 +4,7 @@ copy-last start and masking, checkpoints, baselines on planted processes, scores
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import xarray as xr
@@ -11,9 +12,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pipelines.common import NEURONS
+from pipelines.connectome.compare import degree_preserving_shuffle, edge_auroc
 from pipelines.predictor import pipeline
 from pipelines.predictor.baselines import CopyLast, RidgeVAR, SharedAR
-from pipelines.connectome.compare import degree_preserving_shuffle, edge_auroc
 from pipelines.predictor.data import (
     fit_normalizer,
     frame_step,
@@ -329,3 +330,23 @@ def test_baselines_reproduce_the_dag2023_anchors(dag2023):
     assert r2["copy_last", 2.4] == pytest.approx(0.32, abs=0.04)
     assert r2["shared_ar", 2.4] == pytest.approx(0.38, abs=0.04)
     assert r2["shared_ar", 2.4] > r2["copy_last", 2.4]
+
+
+def test_stage_runs_on_a_recording_without_behaviour(tmp_path):
+    """The Hub corpus carries no behaviour: forecasting is evaluated, decoding is skipped."""
+    ds = native_dataset(planted_worms(n_worms=3, n_time=200))
+    ds = ds.drop_vars([v for v in ("velocity", "head_angle", "reversal", "angular_velocity",
+                                   "pumping") if v in ds])
+    store = tmp_path / "store.nc"
+    ds.to_netcdf(store, engine="h5netcdf")
+    settings = {"context_frames": 6, "horizon_frames": 2, "horizons_s": [0.6], "d_model": 16,
+                "layers": 1, "heads": 2, "max_epochs": 1, "max_minutes": 0.1,
+                "heldout_worms": 1, "heldout_max_minutes": 0.1, "few_shot_steps": 1,
+                "connectivity_null": 2, "device": "cpu"}
+    pipeline.train_recording(store, tmp_path / "model.pt", settings, threads=1)
+    pipeline.evaluate_recording(store, tmp_path / "model.pt", tmp_path / "evaluation.csv",
+                                tmp_path / "predictor.nc", settings, threads=1)
+    table = pd.read_csv(tmp_path / "evaluation.csv")
+    assert (table["table"] == "forecast").any() and not (table["table"] == "behaviour").any()
+    with xr.open_dataset(tmp_path / "predictor.nc") as out:
+        assert "behaviour_decoding" not in out and "evaluation" in out

@@ -257,11 +257,14 @@ def evaluate_split(prepared: Prepared, settings: dict, models: dict, eval_worms,
                 kept[worm] = forecasts
             decoded = _decode_rows(panel, worm, splits.test[worm], model, train_idx, splits,
                                    settings["decoder_lags"])
+            if decoded.empty:  # a recording without behaviour (e.g. the Hub corpus)
+                continue
             if seed != min(models):
                 decoded = decoded[decoded["model"] != "lagged_ridge"]
             tables["behaviour"].append(decoded.assign(
                 seed=np.where(decoded["model"] == "lagged_ridge", np.nan, seed)))
-    out = {key: pd.concat(value, ignore_index=True).assign(split=split) for key, value in tables.items()}
+    out = {key: (pd.concat(value, ignore_index=True) if value else pd.DataFrame()).assign(split=split)
+           for key, value in tables.items()}
     out["forecasts"] = kept
     return out
 
@@ -388,8 +391,9 @@ def write_outputs(prepared, settings, tables, kept, attention_total, attention_c
     if len(within):
         ds["evaluation_within_worm"] = within.set_index(["model", "horizon_s", "metric"])["median"] \
             .to_xarray().rename(horizon_s="horizon", model="model_within").astype(np.float32)
-    behaviour = summarize(tables["behaviour"][tables["behaviour"]["split"] == split],
-                          by=("model", "behaviour", "metric"))
+    behaviour = tables["behaviour"]
+    behaviour = (summarize(behaviour[behaviour["split"] == split], by=("model", "behaviour", "metric"))
+                 if "value" in behaviour else behaviour)  # no behaviour in the recording: no rows
     if len(behaviour):
         ds["behaviour_decoding"] = behaviour.set_index(["model", "behaviour", "metric"])["median"] \
             .to_xarray().rename(model="decoder", metric="behaviour_metric").astype(np.float32)
