@@ -12,9 +12,9 @@ import pytest
 import xarray as xr
 
 from pipelines.atlas.build import write_atlas
-from pipelines.connectome.compare import auroc, degree_preserving_shuffle, edge_auroc
 from pipelines.atlas.report import SECTIONS
 from pipelines.common.neurons import NEURONS
+from pipelines.connectome.compare import auroc, degree_preserving_shuffle, edge_auroc
 
 N = len(NEURONS)
 
@@ -76,6 +76,7 @@ def _fake_inputs(tmp_path, n_worms=3, n_time=120, k=3, states=2):
          "covered": (("source", "neuron"), np.ones((1, N), bool))},
         coords={"source": ["cook2019"], "layer": ["chemical", "gap"], "pre": list(NEURONS),
                 "post": list(NEURONS), "neuron": list(NEURONS)},
+        attrs={"citation_cook2019": "Cook SJ et al. (2019) Nature 571:63-71"},
     )
     neurons = pd.DataFrame({"class": [n[:3] for n in NEURONS], "type": "inter",
                             "neurotransmitter": "ACh", "x": rng.normal(size=N),
@@ -144,6 +145,7 @@ def test_write_atlas_outputs_match_schema(tmp_path):
     tree = xr.open_datatree(out / "atlas.nc", engine="h5netcdf")
     assert {"activity", "connectome", "dfc", "glmhmm", "predictor", "comparison"} <= set(tree.children)
     assert tree["dfc"]["pair_weight"].dims == ("component", "pre", "post")
+    assert tree["connectome"].attrs["citation"].startswith("Cook SJ et al. (2019)")
     assert tree["comparison"]["component_auroc"].dims == ("component", "layer")
     assert tree["comparison"]["state_auroc"].sizes["state"] == 2
     assert json.loads(tree.attrs["mapped_worms"]) == []

@@ -19,7 +19,6 @@ import pandas as pd
 import xarray as xr
 
 from pipelines.common.neurons import NEURONS
-
 from pipelines.connectome.compare import edge_auroc
 
 ATLAS_GROUPS = ("activity", "connectome", "dfc", "glmhmm", "predictor", "comparison")
@@ -83,7 +82,7 @@ def connectome_summary(
                 values = values.astype(float) if column in "xyz" else values.astype(str)
                 out[column] = ("neuron", values)
         out = out.assign_coords(neuron=list(NEURONS))
-    out.attrs = {"source": source, "citation": str(connectomes.attrs.get("citations", ""))}
+    out.attrs = {"source": source, "citation": str(connectomes.attrs.get(f"citation_{source}", ""))}
     return out
 
 

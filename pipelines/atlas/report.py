@@ -176,7 +176,7 @@ def render_report(
     if "comparison" in atlas.children:
         comp = atlas["comparison"].to_dataset()
         parts = []
-        for prefix, dim in (("component", "component"), ("state", "state"), ("attention", "matrix")):
+        for prefix in ("component", "state", "attention"):
             if f"{prefix}_auroc" in comp:
                 df = comp[[f"{prefix}_{v}" for v in ("auroc", "null_mean", "p_value")]] \
                     .to_dataframe().reset_index()
