@@ -48,7 +48,8 @@ from sklearn.metrics import normalized_mutual_info_score as nmi
 from sklearn.metrics import roc_auc_score
 
 from pipelines.dfc.communities import component_communities, fit_sbm, leiden_communities
-from pipelines.dfc.pipeline import affinity_from_store, components_from_calcium, pair_matrix
+from pipelines.dfc.pipeline import affinity_from_store, components_from_calcium
+from pipelines.dfc.tensor import pair_matrix
 
 RESULTS = Path(__file__).parent / "results" / "dfc_planted.json"
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from pipelines.connectome.compare import auroc
 from pipelines.dfc.pipeline import components_from_calcium, limit_threads
-from pipelines.dfc.structure import auroc
 
 RESULTS = Path(__file__).parent / "results" / "dfc_simulated.json"
 

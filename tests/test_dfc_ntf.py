@@ -9,6 +9,7 @@ import tensorly as tl
 import xarray as xr
 from tensorly.decomposition import non_negative_parafac_hals
 
+from pipelines.connectome.compare import auroc, degree_preserving_shuffle
 from pipelines.dfc.ntf import CPFit, NonNegativeCP, fit_ncp
 from pipelines.dfc.rank import (
     RankSettings,
@@ -16,8 +17,9 @@ from pipelines.dfc.rank import (
     factor_similarity,
     rank_sweep,
     select_rank,
+    time_shift_null,
 )
-from pipelines.dfc.structure import anatomy_overlap, auroc, degree_preserving_shuffles
+from pipelines.dfc.structure import anatomy_overlap
 from pipelines.dfc.synthetic import planted_communities, planted_cp_tensor
 
 FAST = dict(tol=1e-5, max_iter=300)
@@ -159,11 +161,73 @@ def test_select_rank_rule():
                      "similarity": ("rank", [1.0, 1.0, 0.5, 0.95, 0.9]),
                      "heldout_error": ("rank", [0.7, 0.5, 0.40, 0.401, 0.41])},
                     coords={"rank": [2, 3, 4, 5, 6]})
-    rank, reason = select_rank(ev)
+    heldout = RankSettings(selection="heldout")
+    rank, reason = select_rank(ev, heldout)
     assert rank == 5 and reason.startswith("smallest rank meeting all")
     ev["similarity"][:] = 0.2
-    rank, reason = select_rank(ev)
+    rank, reason = select_rank(ev, heldout)
     assert rank == 4 and "no rank had stable factors" in reason
+
+
+def test_select_rank_null_and_both_rules():
+    ev = xr.Dataset({"best_error": ("rank", [0.9, 0.85, 0.82, 0.80, 0.79]),
+                     "similarity": ("rank", [1.0, 1.0, 1.0, 1.0, 1.0]),
+                     "heldout_error": ("rank", [0.7, 0.6, 0.61, 0.62, 0.63]),
+                     "excess": ("rank", [0.01, 0.03, 0.025, 0.04, 0.02])},
+                    coords={"rank": [2, 3, 4, 5, 6]})
+    # one unlucky rank (4) does not end the sweep: the cumulative excess peaks at 5
+    assert select_rank(ev, RankSettings(selection="null"))[0] == 5
+    assert select_rank(ev, RankSettings(selection="heldout"))[0] == 3
+    rank, reason = select_rank(ev, RankSettings(selection="both"))
+    assert rank == 5 and "null rank 5" in reason and "held-out rank 3" in reason
+    ev["excess"][:] = [-0.01, -0.02, 0.0, -0.01, -0.03]
+    rank, reason = select_rank(ev, RankSettings(selection="null"))
+    assert rank == 2 and "nothing is time-locked" in reason
+    with pytest.raises(ValueError, match="rank selection"):
+        RankSettings(selection="oracle")
+
+
+def test_time_shift_null_keeps_each_worm_and_breaks_alignment():
+    rng = np.random.default_rng(0)
+    time = np.arange(100)
+    shared = ((time % 25) < 5).astype(np.float32)  # a pulse train locked across worms
+    data = np.repeat(shared[:, None, None], 6, axis=1) * rng.random((1, 6, 20)).astype(np.float32)
+    observed = np.ones(data.shape, bool)
+    observed[:, 2, :5] = False  # whole (worm, pair) fibres missing
+    null, mask = time_shift_null(data, observed, np.random.default_rng(1))
+    for w in range(6):  # the same values per worm and pair, only moved in time
+        assert np.allclose(np.sort(null[:, w], axis=0), np.sort(data[:, w], axis=0))
+    assert np.array_equal(mask.any(axis=0), observed.any(axis=0))
+    lags = [int(np.argmax(np.correlate(np.tile(null[:, w, 0], 2), data[:, w, 0], "valid")))
+            for w in range(6)]
+    assert len(set(lags)) > 1  # worms are no longer aligned
+    assert null.dtype == data.dtype
+
+
+def test_sparsity_zeroes_noise_pairs_only():
+    rng = np.random.default_rng(3)
+    time = np.zeros(60, np.float32)
+    time[10:25] = 1.0
+    signal = np.zeros(220, np.float32)
+    signal[:10] = 1.0
+    worms = rng.uniform(0.5, 1.0, 8).astype(np.float32)
+    data = np.einsum("t,w,p->twp", time, worms, signal) + np.abs(
+        0.3 * rng.standard_normal((60, 8, 220))).astype(np.float32)
+    plain = min(fit_ncp(data, [2] * 2, seed=0), key=lambda f: f.final_objective)
+    sparse = min(fit_ncp(data, [2] * 2, seed=0, sparsity=3.0), key=lambda f: f.final_objective)
+    for fit in (plain, sparse):  # the component of the planted window
+        motif = int(np.argmax(fit.factors[0][10:25].sum(axis=0)))
+        pairs = fit.factors[2][:, motif]
+        assert (pairs[:10] > 0).all()
+    plain_pairs = plain.factors[2][:, int(np.argmax(plain.factors[0][10:25].sum(axis=0)))]
+    sparse_pairs = sparse.factors[2][:, int(np.argmax(sparse.factors[0][10:25].sum(axis=0)))]
+    assert (sparse_pairs[10:] == 0).mean() > 0.9
+    assert (plain_pairs[10:] == 0).mean() < 0.5
+    # the penalised objective is what the starts are compared on; it is >= the error
+    assert sparse.final_objective > sparse.final_error
+    assert plain.final_objective == plain.final_error
+    with pytest.raises(ValueError, match="sparsity"):
+        fit_ncp(data, [2], sparsity=-1.0)
 
 
 def test_anatomy_overlap_against_shuffles():
@@ -186,13 +250,16 @@ def test_anatomy_overlap_against_shuffles():
     assert out["anatomy_p"].values[0] < 0.05
     assert 0.3 < out["anatomy_auroc"].values[1] < 0.7
     assert out["anatomy_null_mean"].values[0] == pytest.approx(0.5, abs=0.1)
-    # shuffles keep every neuron's degree and the number of edges
-    null = degree_preserving_shuffles(first, second, edge, 5, seed=1)
-    degree = np.bincount(np.r_[first[edge], second[edge]], minlength=30)
-    for shuffled in null:
-        assert (np.bincount(np.r_[first[shuffled], second[shuffled]], minlength=30)
-                == degree).all()
-        assert (shuffled != edge).any()
+    assert out.attrs["anatomy_pairs"] == first.size
+    # the undirected shuffles keep every neuron's degree, the symmetry and the edge count
+    for seed in range(5):
+        shuffled = degree_preserving_shuffle(adjacency, seed, undirected=True)
+        assert np.array_equal(shuffled, shuffled.T)
+        assert (shuffled.sum(axis=0) == adjacency.sum(axis=0)).all()
+        assert not np.diag(shuffled).any()
+        assert (shuffled != adjacency).any()
+    with pytest.raises(ValueError, match="symmetric"):
+        degree_preserving_shuffle(np.triu(adjacency, 1), 0, undirected=True)
     assert auroc(np.arange(4.0), np.array([False, False, True, True])) == 1.0
 
 

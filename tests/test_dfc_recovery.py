@@ -9,8 +9,8 @@ import pytest
 from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import linear_sum_assignment
 
+from pipelines.connectome.compare import auroc
 from pipelines.dfc.ntf import fit_ncp
-from pipelines.dfc.structure import auroc
 from pipelines.dfc.tensor import remove_pair_baseline
 
 WINDOWS = [(20, 40), (80, 100), (140, 160)]

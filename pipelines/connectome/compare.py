@@ -41,11 +41,49 @@ def _edge_swaps(present: np.ndarray, pre: np.ndarray, post: np.ndarray, n_swaps:
         post[e1], post[e2] = d, b
 
 
-def degree_preserving_shuffle(adjacency: np.ndarray, seed: int, swaps_per_edge: int = 10):
-    """A random directed graph with the same in- and out-degree of every node as
-    ``adjacency`` (bool, (post, pre) or (pre, post): the swap is symmetric in the two).
-    A symmetric input is treated as directed, so its degrees (not its symmetry) are kept."""
+@numba.njit(cache=True)
+def _undirected_edge_swaps(present: np.ndarray, first: np.ndarray, second: np.ndarray,
+                           n_swaps: int, seed: int):
+    """In-place undirected double-edge swaps: {a, b}, {c, d} become {a, d}, {c, b} (or, with
+    the second edge's ends exchanged, {a, c}, {d, b}) when that creates neither a self-loop
+    nor a duplicate edge. Preserves every node's degree and the symmetry of ``present``."""
+    np.random.seed(seed)  # noqa: NPY002 - inside numba: its own RNG, seeded per call
+    n_edges = first.shape[0]
+    for _ in range(n_swaps):
+        e1 = np.random.randint(n_edges)  # noqa: NPY002
+        e2 = np.random.randint(n_edges)  # noqa: NPY002
+        a, b, c, d = first[e1], second[e1], first[e2], second[e2]
+        if np.random.random() < 0.5:  # noqa: NPY002
+            c, d = d, c
+        if e1 == e2 or a == c or a == d or b == c or b == d or present[a, d] or present[c, b]:
+            continue
+        present[a, b] = present[b, a] = False
+        present[c, d] = present[d, c] = False
+        present[a, d] = present[d, a] = True
+        present[c, b] = present[b, c] = True
+        second[e1] = d
+        first[e2], second[e2] = c, b
+
+
+def degree_preserving_shuffle(adjacency: np.ndarray, seed: int, swaps_per_edge: int = 10,
+                              undirected: bool = False):
+    """A random graph with the same degrees as ``adjacency`` (bool (N, N)).
+
+    Directed (default): every node keeps its in- and out-degree ((post, pre) or (pre, post):
+    the swap is symmetric in the two); a symmetric input is treated as directed, so its
+    degrees (not its symmetry) are kept. ``undirected``: ``adjacency`` must be symmetric;
+    the result is symmetric and every node keeps its degree (Maslov-Sneppen swaps of the
+    undirected edges).
+    """
     out = np.array(adjacency, dtype=bool, copy=True)
+    if undirected:
+        if not np.array_equal(out, out.T):
+            raise ValueError("an undirected shuffle needs a symmetric adjacency")
+        rows, cols = np.nonzero(np.triu(out, 1))
+        if rows.size >= 2:
+            _undirected_edge_swaps(out, rows.astype(np.int64), cols.astype(np.int64),
+                                   swaps_per_edge * len(rows), seed)
+        return out
     rows, cols = np.nonzero(out)
     if rows.size:
         _edge_swaps(out, rows.astype(np.int64), cols.astype(np.int64),
@@ -76,7 +114,7 @@ def edge_auroc(
         Pairs to score (e.g. both neurons recorded). The diagonal is always excluded.
     symmetric : bool
         Score only the upper triangle, with the reference symmetrised (undirected matrices
-        such as NTF pair weights).
+        such as NTF pair weights); the null then rewires the undirected graph.
 
     Returns
     -------
@@ -105,7 +143,8 @@ def edge_auroc(
     # the null moves edges among the scored pairs only, then scores the same pairs
     scored_edges = edges & (keep | keep.T) if symmetric else edges & keep
     null = np.array([
-        _auroc_from_ranks(ranks, degree_preserving_shuffle(scored_edges, seed + k)[keep])
+        _auroc_from_ranks(ranks, degree_preserving_shuffle(scored_edges, seed + k,
+                                                           undirected=symmetric)[keep])
         for k in range(n_null)
     ])
     null = null[np.isfinite(null)]

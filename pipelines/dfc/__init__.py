@@ -22,7 +22,7 @@ from .pipeline import (
     pair_matrix,
 )
 from .rank import RankSettings, baseline_components, factor_similarity, rank_sweep, select_rank
-from .structure import anatomy_overlap, auroc, degree_preserving_shuffles
+from .structure import anatomy_overlap
 from .tensor import align_offsets, align_schedule, bin_time, build_tensor, join_batches
 
 __all__ = [
@@ -35,14 +35,12 @@ __all__ = [
     "align_schedule",
     "anatomy_overlap",
     "assemble_tensor",
-    "auroc",
     "baseline_components",
     "batch_affinity",
     "bin_time",
     "build_tensor",
     "chance_affinity",
     "components_from_calcium",
-    "degree_preserving_shuffles",
     "differential_affinity",
     "factor_similarity",
     "fit_components",

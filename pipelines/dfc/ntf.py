@@ -31,6 +31,7 @@ from pipelines.common import get_logger
 log = get_logger(__name__)
 
 _EPS = np.float32(1e-12)
+_ZERO = 1e-9  # unit-norm factor entries below this are at the HALS floor (1e-12): reported as 0
 _CHUNK_ENTRIES = 1 << 22
 _WINDOW = 10  # iterations over which the convergence criterion averages  # entries per reconstruction chunk of the EM imputation
 
@@ -44,6 +45,9 @@ class CPFit:
     factors : [time (T, R), worm (W, R), pair (P, R)] float32, unit-norm columns.
     weights : (R,) float64 component norms; ``weights[r] * outer(factors[:, r])`` is component r.
     error : (n_iter,) relative error (observed entries) after each iteration.
+    objective : (n_iter,) ``sqrt((||M*(X - Xhat)||^2 + 2 l1 sum_r ||a_r|| ||b_r|| ||c_r||_1)
+        / ||M*X||^2)``, the penalised objective of a sparse fit (its convergence criterion);
+        equals ``error`` without sparsity.
     converged : whether the tolerance was met before ``max_iter``.
     start : index of the random start (its seed is derived from the fit's seed and this).
     """
@@ -53,14 +57,23 @@ class CPFit:
     error: np.ndarray
     converged: bool
     start: int = 0
+    objective: np.ndarray | None = None
     rank: int = field(init=False)
 
     def __post_init__(self):
         self.rank = int(self.weights.size)
+        if self.objective is None:
+            self.objective = self.error
 
     @property
     def final_error(self) -> float:
         return float(self.error[-1])
+
+    @property
+    def final_objective(self) -> float:
+        """Relative error with the L1 penalty of a sparse fit (= ``final_error`` otherwise):
+        what the fit minimises, so starts are compared on it."""
+        return float(self.objective[-1])
 
     def to_cptensor(self):
         """The fit as a tensorly ``CPTensor`` (weights, factors)."""
@@ -140,12 +153,13 @@ def check_rank(shape: tuple[int, int, int], rank: int, n_observed: int | None = 
 
 
 @numba.njit(cache=True)
-def _hals_update(factor, mttkrp, gram, bounds, sweeps):
+def _hals_update(factor, mttkrp, gram, bounds, sweeps, l1):
     """In-place HALS column updates of ``factor`` (I, K) for independent blocks of columns.
 
     ``bounds`` (n_blocks + 1,) are the block column offsets; ``gram`` (K, K) is only read
-    inside each block. Serial: it costs I * K * R per sweep, small next to the MTTKRPs, and
-    thread start-up dominates at these sizes on a loaded machine.
+    inside each block; ``l1`` >= 0 is an L1 penalty on the factor's entries (a soft
+    threshold of every update). Serial: it costs I * K * R per sweep, small next to the
+    MTTKRPs, and thread start-up dominates at these sizes on a loaded machine.
     """
     n_rows = factor.shape[0]
     for k in range(bounds.size - 1):
@@ -156,7 +170,7 @@ def _hals_update(factor, mttkrp, gram, bounds, sweeps):
                 if g <= 0.0:
                     continue
                 for i in range(n_rows):
-                    acc = mttkrp[i, r]
+                    acc = mttkrp[i, r] - l1
                     for q in range(lo, hi):
                         acc -= factor[i, q] * gram[q, r]
                     value = factor[i, r] + acc / g
@@ -225,7 +239,7 @@ def _gram_product(factors, skip=None):
 def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: int = 0,
             max_iter: int = 500, tol: float = 1e-5, min_iter: int = 5, sweeps: int = 3,
             init: list[list[np.ndarray]] | None = None, fixed_modes=(),
-            check: bool = True) -> list[CPFit]:
+            check: bool = True, sparsity: float = 0.0) -> list[CPFit]:
     """Fit one non-negative CP decomposition per entry of ``ranks`` (random starts batched).
 
     Parameters
@@ -240,6 +254,12 @@ def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: 
     sweeps : HALS sweeps over the columns per mode and iteration.
     init : optional initial factors per start (overrides the random init).
     fixed_modes : modes (0 time, 1 worm, 2 pair) kept at their initial values.
+    sparsity : L1 penalty on the pair factor, in units of the root-mean-square observed
+        entry (0: plain NTF). With time and worm columns at unit norm, a pair's loading is
+        its projection on the component's (time x worm) pattern soft-thresholded at
+        ``sparsity`` RMS entries, so ``sparsity`` ~ 2-3 keeps a pair only when its
+        co-fluctuation stands out of entry-level noise by that many SDs; the rest are
+        exactly 0.
 
     Returns
     -------
@@ -253,35 +273,55 @@ def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: 
         if observed is not None:
             data = np.where(observed, data, np.float32(0))
     norm = float(np.sqrt(np.sum(data.astype(np.float64) ** 2)))
+    if sparsity < 0:
+        raise ValueError(f"sparsity must be >= 0, got {sparsity}")
+    n_observed = data.size if observed is None else int(observed.sum())
+    l1 = float(sparsity) * norm / np.sqrt(max(n_observed, 1)) if 2 not in fixed_modes else 0.0
     if init is None:
         init = [random_factors(data.shape, r, np.random.default_rng([seed, k]), norm)
                 for k, r in enumerate(ranks)]
     if observed is None:
-        return _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes)
+        return _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes,
+                            l1=l1)
     fibres = observed.any(axis=0)
     if (observed == fibres[None]).all():  # whole (worm, pair) fibres missing: the fast path
         w_idx, p_idx = np.nonzero(~fibres)
         return _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes,
-                            missing=(w_idx.astype(np.int64), p_idx.astype(np.int64)))
+                            missing=(w_idx.astype(np.int64), p_idx.astype(np.int64)), l1=l1)
     log.info("NTF: irregular mask, fitting %d starts one by one with EM imputation", len(ranks))
     return [_fit_masked(data, observed, ranks[k], init[k], k, max_iter, tol, min_iter, sweeps,
-                        fixed_modes) for k in range(len(ranks))]
+                        fixed_modes, l1) for k in range(len(ranks))]
 
 
-def _updates(data, factors, bounds, sweeps, fixed_modes, missing=None):
+def _updates(data, factors, bounds, sweeps, fixed_modes, missing=None, sparsity=0.0):
     """One HALS pass over the free modes; returns (last mode, its MTTKRP of the data) for the
     error. With ``missing`` fibres, each MTTKRP gets the contribution of the current
     reconstruction on those fibres (EM imputation with the current factors, never
-    materialised)."""
+    materialised). ``sparsity`` > 0 is an L1 penalty on the pair factor: the time and worm
+    columns are scaled to unit norm before the pair update (the scale moves into the pair
+    factor, the reconstruction is unchanged), so the penalty soft-thresholds each pair's
+    projection on the component's unit-norm (time x worm) pattern at ``sparsity``."""
     mode, mttkrp = None, None
     block = _block_mask(bounds)
     for mode in (m for m in range(3) if m not in fixed_modes):
+        l1 = sparsity if mode == 2 else 0.0
+        if l1 > 0:
+            _normalize_into(factors, target=2)
         mttkrp = _mttkrp(data, factors, mode)
         gram = _gram_product(factors, skip=mode) * block
         filled = mttkrp if missing is None else mttkrp + _missing_mttkrp(
             factors, mode, missing, bounds, block)
-        _hals_update(factors[mode], filled, gram, bounds, sweeps)
+        _hals_update(factors[mode], filled, gram, bounds, sweeps, l1)
     return mode, mttkrp
+
+
+def _normalize_into(factors, target):
+    """Scale every column of the other modes to unit norm, moving the scale into ``target``."""
+    for mode, f in enumerate(factors):
+        if mode != target:
+            norms = np.maximum(np.linalg.norm(f, axis=0), 1e-30).astype(np.float32)
+            f /= norms
+            factors[target] *= norms
 
 
 def _missing_mttkrp(factors, mode, missing, bounds, block):
@@ -345,13 +385,25 @@ def _rebalance(factors):
         f *= (target / n).astype(np.float32)
 
 
-def _finish(factors, error, converged, start, fixed_modes):
+def _objective(fit2, factors, l1, norm2):
+    """Relative penalised objective (see :class:`CPFit`) from the squared residual ``fit2``."""
+    if l1 <= 0:
+        return np.sqrt(max(fit2, 0.0) / norm2)
+    a, b, c = (f.astype(np.float64) for f in factors)
+    mass = np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0) * c.sum(axis=0)
+    return np.sqrt(max(fit2 + 2 * l1 * mass.sum(), 0.0) / norm2)
+
+
+def _finish(factors, error, converged, start, fixed_modes, objective=None):
     """Unit-norm columns and weights; components sorted by weight unless modes were fixed."""
     norms = np.stack([np.linalg.norm(f.astype(np.float64), axis=0) for f in factors])
     weights = np.prod(norms, axis=0)
     unit = [(f / np.maximum(n, 1e-30)).astype(np.float32) for f, n in zip(factors, norms, strict=True)]
+    for u in unit:  # entries held at the positivity floor are exact zeros
+        u[u < _ZERO] = 0.0
     order = np.argsort(-weights, kind="stable") if not fixed_modes else np.arange(weights.size)
-    return CPFit([u[:, order] for u in unit], weights[order], np.asarray(error), converged, start)
+    return CPFit([u[:, order] for u in unit], weights[order], np.asarray(error), converged, start,
+                 None if objective is None else np.asarray(objective))
 
 
 def _converged(errors, tol, window=_WINDOW):
@@ -366,19 +418,20 @@ def _converged(errors, tol, window=_WINDOW):
 
 
 def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes,
-                 missing=None):
+                 missing=None, l1=0.0):
     """All starts in one wide factorization, converged ones removed. Fully observed, or with
     whole (worm, pair) fibres ``missing`` = (worm indices, pair indices)."""
     active = list(range(len(ranks)))
     per_start = {k: [f.astype(np.float32).copy() for f in init[k]] for k in active}
     errors = {k: [] for k in active}
+    objectives = {k: [] for k in active}
     results: dict[int, CPFit] = {}
     norm2 = norm**2
     for iteration in range(max_iter):
         bounds = np.concatenate([[0], np.cumsum([ranks[k] for k in active])]).astype(np.int64)
         factors = [np.ascontiguousarray(np.concatenate([per_start[k][m] for k in active], axis=1))
                    for m in range(3)]
-        last_mode, last = _updates(data, factors, bounds, sweeps, fixed_modes, missing)
+        last_mode, last = _updates(data, factors, bounds, sweeps, fixed_modes, missing, l1)
         inner = (last.astype(np.float64) * factors[last_mode]).sum(axis=0)
         grams = _gram_product(factors)
         if missing is not None:  # ||M * Xhat||^2 = ||Xhat||^2 - ||Xhat on missing fibres||^2
@@ -390,11 +443,13 @@ def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed
             fit2 = norm2 - 2 * inner[lo:hi].sum() + grams[lo:hi, lo:hi].sum()
             errors[k].append(np.sqrt(max(fit2, 0.0) / norm2))
             per_start[k] = [f[:, lo:hi] for f in factors]
+            objectives[k].append(_objective(fit2, per_start[k], l1, norm2))
             if not fixed_modes:
                 _rebalance(per_start[k])
-            done = iteration + 1 >= min_iter and _converged(errors[k], tol)
+            done = iteration + 1 >= min_iter and _converged(objectives[k], tol)
             if done or iteration + 1 == max_iter:
-                results[k] = _finish(per_start[k], errors[k], done, k, fixed_modes)
+                results[k] = _finish(per_start[k], errors[k], done, k, fixed_modes,
+                                     objectives[k])
             else:
                 still.append(k)
         active = still
@@ -406,7 +461,8 @@ def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed
     return [results[k] for k in range(len(ranks))]
 
 
-def _fit_masked(data, observed, rank, init, start, max_iter, tol, min_iter, sweeps, fixed_modes):
+def _fit_masked(data, observed, rank, init, start, max_iter, tol, min_iter, sweeps, fixed_modes,
+                l1=0.0):
     """Tensor with missing entries: EM imputation from the current reconstruction."""
     factors = [f.astype(np.float32).copy() for f in init]
     bounds = np.array([0, rank], dtype=np.int64)
@@ -416,18 +472,19 @@ def _fit_masked(data, observed, rank, init, start, max_iter, tol, min_iter, swee
     mask2 = observed.reshape(data.shape[0], -1)
     filled2 = filled.reshape(data.shape[0], -1)
     _reconstruct_and_impute(factors, data2, mask2, filled2)
-    errors = []
+    errors, objectives = [], []
     converged = False
     for iteration in range(max_iter):
-        _updates(filled, factors, bounds, sweeps, fixed_modes)
+        _updates(filled, factors, bounds, sweeps, fixed_modes, sparsity=l1)
         if not fixed_modes:
             _rebalance(factors)
         sq = _reconstruct_and_impute(factors, data2, mask2, filled2)
         errors.append(np.sqrt(sq / obs_norm2))
-        if iteration + 1 >= min_iter and _converged(errors, tol):
+        objectives.append(_objective(sq, factors, l1, obs_norm2))
+        if iteration + 1 >= min_iter and _converged(objectives, tol):
             converged = True
             break
-    return _finish(factors, errors, converged, start, fixed_modes)
+    return _finish(factors, errors, converged, start, fixed_modes, objectives)
 
 
 def _reconstruct_and_impute(factors, data2, mask2, filled2):
@@ -483,7 +540,7 @@ class NonNegativeCP(BaseEstimator):
             raise ValueError(f"n_starts must be >= 1, got {self.n_starts}")
         fits = fit_ncp(X, [self.rank] * self.n_starts, mask, seed=self.random_state,
                        **self._options())
-        self.fits_ = sorted(fits, key=lambda f: f.final_error)
+        self.fits_ = sorted(fits, key=lambda f: f.final_objective)
         best = self.fits_[0]
         self.time_factor_, worm, self.pair_factor_ = best.factors
         self.worm_factor_ = (worm * best.weights).astype(np.float32)

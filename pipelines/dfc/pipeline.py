@@ -20,7 +20,14 @@ from .affinity import AffinitySettings, batch_affinity
 from .ntf import CPFit, NonNegativeCP
 from .rank import RankSettings, baseline_components, factor_cv, rank_sweep, worm_bootstrap
 from .structure import anatomy_overlap
-from .tensor import align_offsets, align_schedule, build_tensor, join_batches, remove_pair_baseline
+from .tensor import (
+    align_offsets,
+    align_schedule,
+    build_tensor,
+    join_batches,
+    pair_matrix,
+    remove_pair_baseline,
+)
 
 log = get_logger(__name__)
 
@@ -173,7 +180,8 @@ def fit_components(tensor: xr.Dataset, section: dict | None, seed: int = 0,
     n_boot = int((section or {}).get("bootstrap", 0))
     if n_boot:
         pair, similarity = worm_bootstrap(values, fit, n_boot, tensor["mask"].values, seed,
-                                          max_iter=settings.max_iter, tol=settings.tol)
+                                          max_iter=settings.max_iter, tol=settings.tol,
+                                          sparsity=settings.sparsity)
         matrices = pair_matrix(pair.reshape(-1, pair.shape[2]), tensor["neuron_1"].values,
                                tensor["neuron_2"].values)
         boot = matrices.values.reshape(n_boot, fit.rank, *matrices.shape[1:])
@@ -241,24 +249,6 @@ def summarize_fit(fit: CPFit, tensor: xr.Dataset, baseline_cv: float = 0.1) -> x
     ds["is_baseline"].attrs["description"] = (
         "flat component (all factor CVs below the threshold): the noise floor, not a motif")
     return ds
-
-
-def pair_matrix(pair_factor: np.ndarray, neuron_1, neuron_2) -> xr.DataArray:
-    """(component, pre, post) symmetric matrix from (component, P) pair weights; repeated
-    pairs (sign channels) are summed; diagonal 0, NaN for pairs absent."""
-    from pipelines.common import NEURON_INDEX
-
-    names = sorted(set(map(str, neuron_1)) | set(map(str, neuron_2)), key=NEURON_INDEX.get)
-    index = {n: k for k, n in enumerate(names)}
-    i = np.array([index[str(n)] for n in neuron_1])
-    j = np.array([index[str(n)] for n in neuron_2])
-    out = np.full((pair_factor.shape[0], len(names), len(names)), np.nan, dtype=np.float32)
-    out[:, i, j] = 0.0
-    np.add.at(out, (slice(None), i, j), pair_factor)
-    out[:, j, i] = out[:, i, j]
-    out[:, np.arange(len(names)), np.arange(len(names))] = 0.0
-    return xr.DataArray(out, dims=("component", "pre", "post"),
-                        coords={"pre": names, "post": names})
 
 
 def run_ntf(affinity_paths, output_path, tensor_section: dict, ntf_section: dict, seed: int,

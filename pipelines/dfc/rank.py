@@ -1,7 +1,28 @@
-"""Rank selection for the NTF: sweep, factor similarity across starts, held-out error, and the
-flat "baseline" component.
+"""Rank selection for the NTF: sweep, factor similarity across starts, a time-shifted null or
+held-out error, and the flat "baseline" component.
 
-Rule (reference spec ``dynamic-connectome.md`` §3): among the swept ranks keep the smallest R
+Two rules (``selection``):
+
+``null`` (default; parallel analysis, Horn 1965, for a time-locked CP): the same sweep is
+fitted to a null tensor in which every worm's time axis is circularly shifted by its own
+random lag. The null keeps each worm's own structure (its brain-state co-activations, the
+noise floor, pair means) but nothing time-locked across worms, which is what a component of
+a CP with a time mode shared by all worms is meant to capture. The selected rank maximises
+the variance explained beyond the null, ``excess(r) = null_error(r)^2 - best_error(r)^2``
+(squared relative errors of the best start): a further component is kept while it explains
+more on the data than on the null, and single ranks whose best start was unlucky do not end
+the sweep (the cumulative excess is robust to that; a first-failure rule is not). On noisy data (e.g. a
+few planted communities among thousands of noise pairs: relative error > 0.9 at every rank)
+the training error has no plateau, the held-out error is flat and random starts disagree, so
+the ``heldout`` rule below falls back to the smallest rank; the null comparison still
+separates shared structure from noise.
+
+``both`` (default): the larger of the two ranks. Each rule misses structure of one kind: the
+null rule undercounts when one component dominates the variance (the null, which conserves
+each worm's variance, then has large gains at the next ranks; a dense random rank-3 CP
+gives 2), the held-out rule undercounts weak motifs buried in worm-specific co-activation.
+
+``heldout`` (reference spec ``dynamic-connectome.md`` §3): among the swept ranks keep the smallest R
 whose best error is within ``plateau_tol`` (relative) of the lowest error of the sweep, whose
 starts agree (mean similarity of every start to the best one >= ``min_similarity``), and whose
 held-out error is within ``heldout_tol`` of the lowest held-out error. Held-out entries are
@@ -31,6 +52,9 @@ from .ntf import CPFit, fit_ncp, prepare_tensor
 log = get_logger(__name__)
 
 
+SELECTIONS = ("both", "null", "heldout")
+
+
 @dataclass(frozen=True)
 class RankSettings:
     """Sweep and selection settings (config keys under ``dfc.ntf``)."""
@@ -44,6 +68,12 @@ class RankSettings:
     baseline_cv: float = 0.1
     max_iter: int = 500
     tol: float = 1e-5
+    sparsity: float = 0.0
+    selection: str = "both"
+
+    def __post_init__(self):
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"rank selection '{self.selection}' is not one of {SELECTIONS}")
 
 
 def factor_similarity(a: CPFit, b: CPFit) -> tuple[float, np.ndarray]:
@@ -105,6 +135,27 @@ def heldout_error(data: np.ndarray, held: np.ndarray, fit: CPFit) -> float:
     return float(np.sqrt((residual**2).sum() / max((target**2).sum(), 1e-30)))
 
 
+def time_shift_null(data: np.ndarray, observed: np.ndarray | None,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """Null tensor: every worm's time axis circularly shifted by its own random lag (between
+    10% and 90% of the time points), mask shifted with it. Keeps each worm's own structure,
+    destroys what is time-locked across worms."""
+    shifted = np.empty_like(data)
+    mask = None if observed is None else np.empty_like(observed)
+    n_time = data.shape[0]
+    for w in range(data.shape[1]):
+        lag = int(rng.integers(max(1, n_time // 10), max(2, n_time - n_time // 10)))
+        shifted[:, w] = np.roll(data[:, w], lag, axis=0)
+        if observed is not None:
+            mask[:, w] = np.roll(observed[:, w], lag, axis=0)
+    return shifted, mask
+
+
+def _best_by_rank(fits, plan, ranks):
+    return {r: min((f for f, p in zip(fits, plan, strict=True) if p == r),
+                   key=lambda f: f.final_objective) for r in ranks}
+
+
 def rank_sweep(tensor: np.ndarray, settings: RankSettings = RankSettings(),
                mask: np.ndarray | None = None, seed: int = 0) -> tuple[xr.Dataset, dict[int, CPFit]]:
     """Fit every rank of ``settings.ranks`` with ``n_starts`` starts and collect the evidence.
@@ -119,35 +170,47 @@ def rank_sweep(tensor: np.ndarray, settings: RankSettings = RankSettings(),
     evidence : Dataset on dims ``rank`` and ``start``: ``error`` (rank, start) final relative
         error of every start, ``n_iter`` (rank, start), ``best_error`` (rank),
         ``similarity`` (rank) mean similarity of the other starts to the best,
-        ``heldout_error`` (rank), ``n_baseline`` (rank) baseline components of the best fit;
-        attrs ``selected_rank``, ``reason``.
+        ``n_baseline`` (rank) baseline components of the best fit; with the null rule
+        ``null_error`` (rank) (best error on the time-shifted null) and ``excess`` (rank);
+        with the held-out rule ``heldout_error`` (rank) (NaN otherwise); attrs
+        ``selected_rank``, ``reason``, ``selection``.
     best : rank -> best :class:`CPFit` on the full tensor.
     """
     ranks = sorted(set(int(r) for r in settings.ranks))
     data, observed = prepare_tensor(tensor, mask, max(ranks))
-    options = dict(max_iter=settings.max_iter, tol=settings.tol, check=False)
+    options = dict(max_iter=settings.max_iter, tol=settings.tol, check=False,
+                   sparsity=settings.sparsity)
+    use_null = settings.selection in ("null", "both")
     plan = [r for r in ranks for _ in range(settings.n_starts)]
     log.info("rank sweep: ranks %s x %d starts on a %s tensor", ranks, settings.n_starts,
              data.shape)
     fits = fit_ncp(data, plan, observed, seed=seed, **options)
     by_rank = {r: [f for f, p in zip(fits, plan, strict=True) if p == r] for r in ranks}
-    best = {r: min(fs, key=lambda f: f.final_error) for r, fs in by_rank.items()}
+    best = _best_by_rank(fits, plan, ranks)
+    variables = {}
 
-    rng = np.random.default_rng([seed, 1])
-    full = np.ones(data.shape, bool) if observed is None else observed
-    held = heldout_fibres(full, settings.heldout_fraction, rng)[None] & full
-    train = full & ~held
-    heldout = [np.nan] * len(ranks)
-    if held.any():
-        # fresh random starts: warm-starting from the full fits would leak the held-out data
-        train_fits = fit_ncp(data, plan, train, seed=seed + 7919, **options)
-        for k, r in enumerate(ranks):
-            fit = min((f for f, p in zip(train_fits, plan, strict=True) if p == r),
-                      key=lambda f: f.final_error)
-            heldout[k] = heldout_error(data, held, fit)
+    heldout = np.full(len(ranks), np.nan)
+    if settings.selection in ("heldout", "both") and settings.heldout_fraction > 0:
+        rng = np.random.default_rng([seed, 1])
+        full = np.ones(data.shape, bool) if observed is None else observed
+        held = heldout_fibres(full, settings.heldout_fraction, rng)[None] & full
+        if held.any():
+            # fresh random starts: warm-starting from the full fits would leak the held-out data
+            train_fits = fit_ncp(data, plan, full & ~held, seed=seed + 7919, **options)
+            train_best = _best_by_rank(train_fits, plan, ranks)
+            heldout = np.array([heldout_error(data, held, train_best[r]) for r in ranks])
+    if use_null:
+        null_data, null_mask = time_shift_null(data, observed, np.random.default_rng([seed, 3]))
+        null_best = _best_by_rank(fit_ncp(null_data, plan, null_mask, seed=seed + 7919,
+                                          **options), plan, ranks)
+        null_error = np.array([null_best[r].final_error for r in ranks])
+        data_error = np.array([best[r].final_error for r in ranks])
+        variables.update(null_error=("rank", null_error),
+                         excess=("rank", null_error ** 2 - data_error ** 2))
     for k, r in enumerate(ranks):
-        log.info("rank %d: best error %.4f, held-out error %.4f", r, best[r].final_error,
-                 heldout[k])
+        log.info("rank %d: best error %.4f, held-out error %.4f%s", r, best[r].final_error,
+                 heldout[k], f", excess over the null {variables['excess'][1][k]:.5f}"
+                 if variables else "")
 
     evidence = xr.Dataset(
         {
@@ -158,11 +221,12 @@ def rank_sweep(tensor: np.ndarray, settings: RankSettings = RankSettings(),
             "heldout_error": ("rank", heldout),
             "n_baseline": ("rank", [int(baseline_components(best[r], settings.baseline_cv).sum())
                                     for r in ranks]),
+            **variables,
         },
         coords={"rank": ranks, "start": np.arange(settings.n_starts)},
     )
     selected, reason = select_rank(evidence, settings)
-    evidence.attrs.update(selected_rank=selected, reason=reason)
+    evidence.attrs.update(selected_rank=selected, reason=reason, selection=settings.selection)
     log.info("rank selection: %d (%s)", selected, reason)
     return evidence, best
 
@@ -176,6 +240,34 @@ def _mean_similarity(best: CPFit, fits: list[CPFit]) -> float:
 
 def select_rank(evidence: xr.Dataset, settings: RankSettings = RankSettings()) -> tuple[int, str]:
     """Apply the selection rule to sweep evidence; return (rank, human-readable reason)."""
+    if settings.selection == "null":
+        return select_rank_null(evidence)
+    if settings.selection == "heldout":
+        return select_rank_heldout(evidence, settings)
+    (null_rank, null_why), (held_rank, held_why) = (select_rank_null(evidence),
+                                                    select_rank_heldout(evidence, settings))
+    return max(null_rank, held_rank), (f"larger of the time-shifted-null rank {null_rank} "
+                                       f"({null_why}) and the held-out rank {held_rank} "
+                                       f"({held_why})")
+
+
+def select_rank_null(evidence: xr.Dataset) -> tuple[int, str]:
+    """The rank of largest ``excess`` over the time-shifted null (module doc)."""
+    ranks = evidence["rank"].values
+    excess = evidence["excess"].values
+    if not (excess > 0).any():
+        return int(ranks[0]), ("no rank explains more than on the time-shifted null: nothing "
+                               "is time-locked across worms beyond chance; the smallest rank "
+                               "is reported")
+    best = int(np.argmax(excess))
+    why = (" (the largest swept rank: raise it)" if best == ranks.size - 1 else "")
+    return int(ranks[best]), (f"largest variance explained beyond the time-shifted null "
+                              f"({excess[best]:.4f}){why}")
+
+
+def select_rank_heldout(evidence: xr.Dataset,
+                        settings: RankSettings = RankSettings()) -> tuple[int, str]:
+    """The plateau / similarity / held-out rule (module doc)."""
     ranks = evidence["rank"].values
     error = evidence["best_error"].values
     similarity = evidence["similarity"].values

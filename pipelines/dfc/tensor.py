@@ -242,3 +242,19 @@ def remove_pair_baseline(values: np.ndarray, mode: str = "pair_zscore") -> np.nd
     out = np.clip(excess, 0.0, None).astype(np.float32)
     out[~observed] = np.nan
     return out
+
+
+def pair_matrix(pair_factor: np.ndarray, neuron_1, neuron_2) -> xr.DataArray:
+    """(component, pre, post) symmetric matrix from (component, P) pair weights; repeated
+    pairs (sign channels) are summed; diagonal 0, NaN for pairs absent."""
+    names = sorted(set(map(str, neuron_1)) | set(map(str, neuron_2)), key=NEURON_INDEX.get)
+    index = {n: k for k, n in enumerate(names)}
+    i = np.array([index[str(n)] for n in neuron_1])
+    j = np.array([index[str(n)] for n in neuron_2])
+    out = np.full((pair_factor.shape[0], len(names), len(names)), np.nan, dtype=np.float32)
+    out[:, i, j] = 0.0
+    np.add.at(out, (slice(None), i, j), pair_factor)
+    out[:, j, i] = out[:, i, j]
+    out[:, np.arange(len(names)), np.arange(len(names))] = 0.0
+    return xr.DataArray(out, dims=("component", "pre", "post"),
+                        coords={"pre": names, "post": names})
