@@ -15,8 +15,9 @@ components on time-course AUROC:
 
 * ``auroc``: AUROC of the component's time factor for k's active windows;
 * ``nmi_community`` (the headline, target ≥ 0.8): NMI of the planted split (members of k vs
-  the rest of the component's neurons) with the split by the best-matching SBM community
-  (best F1); also for the best-matching Leiden community;
+  the rest of the tensor's neurons) with the split by the best-matching SBM community
+  (best F1); also for the best-matching Leiden community. Every neuron of the tensor counts:
+  a member left out of the component's graph (all its pair weights 0) is a miss;
 * ``nmi_partition``: NMI of the whole SBM partition with the planted split (penalises every
   further split of the background, which the SBM may well find real structure in);
 * ``f1``: F1 of the best-matching SBM community;
@@ -124,13 +125,16 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
     rows, cols = linear_sum_assignment(-auroc)
     neurons = communities["neuron"].values.astype(str)
     truth_index = {n: i for i, n in enumerate(truth_neurons)}
+    # every neuron of the tensor is scored: one that a component's graph leaves out (no
+    # edge: all its pair weights exactly 0) counts as outside every community of it
+    in_tensor = set(map(str, ntf["neuron_1"].values)) | set(map(str, ntf["neuron_2"].values))
     per_community = []
     combined_pred = {}
     for k, c in zip(rows, cols, strict=True):
         r = int(motifs[c])
         labels = communities["community"].sel(component=r).values
         leiden = communities["leiden_community"].sel(component=r).values
-        keep = np.array([(labels[i] >= 0) and (n in truth_index) for i, n in enumerate(neurons)])
+        keep = np.array([(n in in_tensor) and (n in truth_index) for i, n in enumerate(neurons)])
         members = np.zeros(len(neurons), bool)
         for i, n in enumerate(neurons):
             if n in truth_index:
@@ -194,13 +198,17 @@ def window_oracle(store, membership, truth_neurons, windows, seed: int, restarts
 
 
 def run(name: str, store, membership, truth_neurons, windows, seed: int, restarts: int,
-        config: dict | None = None, oracle: bool = True) -> dict:
+        config: dict | None = None, oracle: bool = True, save: Path | None = None) -> dict:
     start = time.perf_counter()
     ntf = components_from_calcium(store, config, seed)
     ntf_seconds = time.perf_counter() - start
     start = time.perf_counter()
     communities = component_communities(ntf, {"restarts": restarts}, seed)
     community_seconds = time.perf_counter() - start
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+        ntf.to_netcdf(save / f"{name}-ntf.nc")
+        communities.to_netcdf(save / f"{name}-communities.nc")
     result = score(ntf, communities, membership, truth_neurons, windows)
     result.update(scenario=name, seed=seed, config=config or {}, selected_rank=int(
                   ntf.attrs["selected_rank"]), rank_reason=ntf.attrs["reason"], ntf_seconds=ntf_seconds,
@@ -220,6 +228,8 @@ def main() -> None:
                         help='dfc config section as JSON, e.g. \'{"tensor": {"baseline": "none"}}\'')
     parser.add_argument("--no-oracle", action="store_true", help="skip the window oracle")
     parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument("--save", type=Path, help="folder for each scenario's ntf.nc and "
+                        "communities.nc (to inspect or re-score)")
     args = parser.parse_args()
     config = json.loads(args.config)
     results = []
@@ -230,7 +240,8 @@ def main() -> None:
             data = fresh_simulation_scenario(int(name.split("-")[1]), args.seed)
         else:
             data = synthetic_scenario(args.seed)
-        results.append(run(name, *data, args.seed, args.restarts, config, not args.no_oracle))
+        results.append(run(name, *data, args.seed, args.restarts, config, not args.no_oracle,
+                           args.save))
     print(f"{'scenario':>9} {'k':>2} {'comp':>4} {'AUROC':>6} {'members':>7} {'B':>3} "
           f"{'NMI comm SBM/Leiden':>19} {'NMI part SBM/Leiden':>19} {'F1 SBM/Leiden':>13} "
           f"{'stab':>5}")

@@ -212,18 +212,28 @@ def k_selection(glmhmm: xr.Dataset):
 
 
 def rank_selection(dfc: xr.Dataset):
-    """Rank-selection evidence of the tensor factorization."""
+    """Rank-selection evidence of the tensor factorization: the best error on the data (and on
+    the time-shifted null), the variance explained beyond the null, the held-out error and
+    the similarity of the random starts, with the selected rank marked."""
     if dfc is None or "rank" not in dfc.dims:
         return None
-    names = [v for v in ("error", "heldout_error", "similarity") if v in dfc]
-    if not names:
+    panels = [(name, [name] + (["null_error"] if name == "best_error" and "null_error" in dfc
+                                else []))
+              for name in ("best_error", "excess", "heldout_error", "similarity")
+              if name in dfc and np.isfinite(dfc[name].values).any()]
+    if not panels:
         return None
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.6), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        ax.plot(dfc["rank"].values, dfc[name].values, "o-", color="k")
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 2.6), squeeze=False)
+    chosen = dfc.attrs.get("selected_rank", dfc.attrs.get("n_components"))
+    for ax, (title, names) in zip(axes[0], panels, strict=True):
+        for name, color in zip(names, ("k", "tab:gray"), strict=False):
+            ax.plot(dfc["rank"].values, dfc[name].values, "o-", color=color, ms=3,
+                    label="time-shifted null" if name == "null_error" else "data")
+        if len(names) > 1:
+            ax.legend(fontsize=7, frameon=False)
         ax.set_xlabel("rank")
-        ax.set_title(name.replace("_", " "), fontsize=9)
-        if "n_components" in dfc.attrs:
-            ax.axvline(int(dfc.attrs["n_components"]), color="tab:red", ls="--", lw=0.8)
+        ax.set_title(title.replace("_", " "), fontsize=9)
+        if chosen is not None:
+            ax.axvline(int(chosen), color="tab:red", ls="--", lw=0.8)
     fig.tight_layout()
     return fig

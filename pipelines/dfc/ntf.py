@@ -516,18 +516,21 @@ class NonNegativeCP(BaseEstimator):
     ----------
     rank : number of components.
     n_starts : random starts; the lowest final error wins.
-    max_iter, tol, min_iter, sweeps : see :func:`fit_ncp`.
+    max_iter, tol, min_iter, sweeps, sparsity : see :func:`fit_ncp` (``sparsity`` 0: plain
+        NTF; the workflow's default is 1).
     random_state : int seed.
     """
 
     def __init__(self, rank: int = 5, n_starts: int = 4, max_iter: int = 500, tol: float = 1e-5,
-                 min_iter: int = 5, sweeps: int = 3, random_state: int = 0):
+                 min_iter: int = 5, sweeps: int = 3, sparsity: float = 0.0,
+                 random_state: int = 0):
         self.rank = rank
         self.n_starts = n_starts
         self.max_iter = max_iter
         self.tol = tol
         self.min_iter = min_iter
         self.sweeps = sweeps
+        self.sparsity = sparsity
         self.random_state = random_state
 
     def _options(self):
@@ -539,7 +542,7 @@ class NonNegativeCP(BaseEstimator):
         if self.n_starts < 1:
             raise ValueError(f"n_starts must be >= 1, got {self.n_starts}")
         fits = fit_ncp(X, [self.rank] * self.n_starts, mask, seed=self.random_state,
-                       **self._options())
+                       sparsity=self.sparsity, **self._options())
         self.fits_ = sorted(fits, key=lambda f: f.final_objective)
         best = self.fits_[0]
         self.time_factor_, worm, self.pair_factor_ = best.factors

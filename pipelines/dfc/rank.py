@@ -68,7 +68,7 @@ class RankSettings:
     baseline_cv: float = 0.1
     max_iter: int = 500
     tol: float = 1e-5
-    sparsity: float = 0.0
+    sparsity: float = 1.0
     selection: str = "both"
 
     def __post_init__(self):
