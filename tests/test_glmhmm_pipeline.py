@@ -105,3 +105,31 @@ def test_dag2023_worms(dag2023):
     r2 = one_step_r2(test, model.predict(test))
     assert np.nanmedian(r2) > 0.5
     assert np.isfinite(model.score(test))
+
+
+def test_fit_with_shared_noise_detrend_and_folds(tmp_path):
+    """The simulator setting of the workflow config: a bleaching-like linear trend is removed,
+    noise is shared by the states, K comes from 3-fold cross-validation; mapping the same
+    recording detrends it the same way and gives the same posteriors."""
+    ds, states, names = _store(np.random.default_rng(0))
+    trend = np.linspace(0.0, -3.0, ds.sizes["time"], dtype=np.float32)  # larger than the states' levels
+    ds["calcium"] = ds["calcium"] + trend
+    write_netcdf(ds, tmp_path / "rec.nc")
+    settings = {**SETTINGS, "noise": "shared", "detrend": 1, "heldout_folds": 3, "k_tolerance": 0.0}
+    summary, model = fit_recording(tmp_path / "rec.nc", settings)
+    assert summary.attrs["chosen_n_states"] == 2
+    assert summary.attrs["detrend"] == 1
+    assert summary["k_curve_folds"].shape == (3, 3)
+    assert model.monotone_violations_ == 0
+    noise = summary["noise_variance"].values
+    np.testing.assert_allclose(noise, np.broadcast_to(noise[0], noise.shape))
+    post = summary["state_posterior"].values
+    ok = np.isfinite(post).all(-1)
+    labels = post.argmax(-1)[ok]
+    truth = states[:, : post.shape[1]][ok]
+    accuracy = max(np.mean(labels == truth), np.mean(labels == 1 - truth))
+    assert accuracy > 0.9
+    write_netcdf(summary, tmp_path / "glmhmm.nc")
+    save_model(model, names, tmp_path / "model.npz")
+    mapped = map_recording(tmp_path / "rec.nc", tmp_path / "model.npz", tmp_path / "glmhmm.nc")
+    np.testing.assert_allclose(mapped["state_posterior"].values, post, atol=1e-5)

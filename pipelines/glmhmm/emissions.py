@@ -40,6 +40,7 @@ __all__ = [
     "Stats",
     "sufficient_stats",
     "standardize",
+    "detrend",
     "select_neurons",
 ]
 
@@ -105,6 +106,36 @@ def standardize(worms, train_frames=None):
         means.append(mean)
         sds.append(sd)
     return out, np.array(means), np.array(sds)
+
+
+def detrend(worms, degree: int):
+    """Remove a polynomial trend in time from each worm's neurons (bleaching, slow drift).
+
+    Parameters
+    ----------
+    worms : list of (T_w, N) arrays, NaN where not recorded.
+    degree : int
+        Polynomial degree in time (0: subtract the mean only; 1: a linear trend). The trend of
+        each (worm, neuron) is a least-squares fit over its finite frames; NaN are kept.
+
+    Returns
+    -------
+    list of (T_w, N) float64 arrays.
+    """
+    if degree < 0:
+        raise ValueError(f"detrend degree must be >= 0, got {degree}")
+    out = []
+    for y in worms:
+        y = np.asarray(y, dtype=np.float64)
+        basis = np.vander(np.linspace(-1.0, 1.0, len(y)), degree + 1)  # (T, degree + 1)
+        finite = np.isfinite(y)
+        trend = np.zeros_like(y)
+        for i in np.flatnonzero(finite.sum(axis=0) > degree + 1):
+            ok = finite[:, i]
+            coef, *_ = np.linalg.lstsq(basis[ok], y[ok, i], rcond=None)
+            trend[:, i] = basis @ coef
+        out.append(y - trend)
+    return out
 
 
 def select_neurons(recorded: np.ndarray, min_fraction: float) -> np.ndarray:

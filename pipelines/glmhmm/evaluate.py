@@ -17,6 +17,8 @@ __all__ = [
     "one_step_r2",
     "copy_last",
     "connectivity_auroc",
+    "behaviour_statistics",
+    "behaviour_null",
     "anatomical_adjacency",
 ]
 
@@ -112,7 +114,11 @@ def connectivity_auroc(score: np.ndarray, adjacency: np.ndarray, covered: np.nda
     """AUROC of a (post, pre) connection score (|W0| or P(not none)) against anatomy.
 
     Off-diagonal pairs only; ``covered`` (post, pre) bool restricts to pairs the anatomy covers.
+    The AUROC itself is the shared ``pipelines.connectome.compare.auroc``; for the comparison
+    against a degree-preserving null use ``pipelines.connectome.compare.edge_auroc``.
     """
+    from pipelines.connectome.compare import auroc
+
     n = score.shape[0]
     keep = ~np.eye(n, dtype=bool) & np.isfinite(score)
     if covered is not None:
@@ -120,7 +126,60 @@ def connectivity_auroc(score: np.ndarray, adjacency: np.ndarray, covered: np.nda
     truth = np.asarray(adjacency, bool)[keep]
     if truth.all() or not truth.any():
         return float("nan")
-    return float(roc_auc_score(truth, score[keep]))
+    return float(auroc(score[keep], truth))
+
+
+def behaviour_statistics(labels: np.ndarray, reversal: np.ndarray, velocity: np.ndarray) -> dict:
+    """How much decoded states say about behaviour: NMI(state, reversal) and velocity η².
+
+    labels, reversal, velocity : (T,) pooled frames without NaN behaviour.
+    """
+    grand = velocity.mean()
+    between = sum((labels == k).sum() * (velocity[labels == k].mean() - grand) ** 2 for k in np.unique(labels))
+    return {
+        "reversal_nmi": float(normalized_mutual_info_score(reversal.astype(int), labels)),
+        "velocity_eta2": float(between / max(((velocity - grand) ** 2).sum(), 1e-12)),
+    }
+
+
+def behaviour_null(labels, reversal, velocity, n_shifts: int = 200, min_shift: int = 50, seed: int = 0) -> dict:
+    """Behaviour statistics of decoded states against a circular-shift null.
+
+    Each worm's state sequence is rotated in time by an independent random offset (at least
+    ``min_shift`` frames from either end), which keeps the states' dwell structure and
+    occupancy but breaks their alignment with the worm's behaviour.
+
+    Parameters
+    ----------
+    labels, reversal, velocity : lists of (T_w,) per worm (NaN behaviour frames are skipped).
+
+    Returns
+    -------
+    dict per statistic of :func:`behaviour_statistics`: ``observed``, null ``null_mean``,
+    ``null_q95`` and the one-sided ``p_value`` with the +1 correction.
+    """
+    rng = np.random.default_rng(seed)
+
+    def pooled(shifts):
+        lab, rev, vel = [], [], []
+        for w, (z, r, v) in enumerate(zip(labels, reversal, velocity, strict=True)):
+            z = np.roll(np.asarray(z), shifts[w])
+            ok = np.isfinite(r) & np.isfinite(v)
+            lab.append(z[ok])
+            rev.append(np.asarray(r)[ok])
+            vel.append(np.asarray(v)[ok])
+        return behaviour_statistics(np.concatenate(lab), np.concatenate(rev), np.concatenate(vel))
+
+    observed = pooled([0] * len(labels))
+    null = [pooled([int(rng.integers(min(min_shift, len(z) // 2), max(len(z) - min_shift, len(z) // 2 + 1)))
+                    for z in labels]) for _ in range(n_shifts)]
+    out = {}
+    for name, value in observed.items():
+        values = np.array([n[name] for n in null])
+        out[name] = {"observed": value, "null_mean": float(values.mean()),
+                     "null_q95": float(np.quantile(values, 0.95)),
+                     "p_value": float((1 + np.sum(values >= value)) / (1 + values.size))}
+    return out
 
 
 def anatomical_adjacency(neurons, source: str = "cook2019"):

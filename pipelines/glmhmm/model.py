@@ -92,6 +92,9 @@ class SwitchingGLM:
         SD of the weak Gaussian prior on self terms and biases.
     noise_shape, noise_rate : float
         Inverse-gamma prior on noise variances (stops a state collapsing onto few frames).
+    noise : {'state', 'shared'}
+        Noise variance per (state, neuron), or one per neuron shared by all states, so that
+        states differ only in their dynamics (coefficients), not in noise level.
     min_occupancy : float
         States with less posterior occupancy are reported as unused.
     init_block : int
@@ -115,6 +118,7 @@ class SwitchingGLM:
         self_scale: float = 10.0,
         noise_shape: float = 1.0,
         noise_rate: float = 0.01,
+        noise: str = "state",
         min_occupancy: float = 0.02,
         init_block: int = 20,
         seed: int = 0,
@@ -133,6 +137,7 @@ class SwitchingGLM:
         self.self_scale = self_scale
         self.noise_shape = noise_shape
         self.noise_rate = noise_rate
+        self.noise = noise
         self.min_occupancy = min_occupancy
         self.init_block = init_block
         self.seed = seed
@@ -143,6 +148,8 @@ class SwitchingGLM:
             raise ValueError(f"n_states must be >= 1, got {self.n_states}")
         if self.observation not in ("gaussian", "studentt"):
             raise ValueError(f"observation must be 'gaussian' or 'studentt', got {self.observation!r}")
+        if self.noise not in ("state", "shared"):
+            raise ValueError(f"noise must be 'state' or 'shared', got {self.noise!r}")
         if self.n_restarts < 1 or self.max_iter < 1:
             raise ValueError("n_restarts and max_iter must be >= 1")
         make_prior(self.prior, **(self.prior_options or {}))
@@ -182,7 +189,8 @@ class SwitchingGLM:
         weak = np.concatenate([params.self_term.ravel(), params.bias.ravel()])
         total = prior.log_prior(params.interaction)
         total += float(np.sum(-0.5 * (np.log(2 * np.pi * var) + weak**2 / var)))
-        total += mstep.log_inverse_gamma(params.noise, self.noise_shape, self.noise_rate)
+        noise = params.noise[:1] if self.noise == "shared" else params.noise  # one prior term per variance
+        total += mstep.log_inverse_gamma(noise, self.noise_shape, self.noise_rate)
         pseudo = mstep.transition_pseudocounts(params.n_states, self.transition_concentration, self.stickiness)
         total += mstep.log_dirichlet(np.exp(params.log_transition), pseudo)
         total += mstep.log_dirichlet(np.exp(params.log_initial), np.full(params.n_states, self.transition_concentration))
@@ -200,7 +208,7 @@ class SwitchingGLM:
         prior.e_step(params.interaction)
         mean, prec = self._full_prior(prior, n_states, n_neurons)
         coef = mstep.solve_coefficients(stats, params.noise, mean, prec)
-        noise = mstep.update_noise(stats, coef, self.noise_shape, self.noise_rate)
+        noise = mstep.update_noise(stats, coef, self.noise_shape, self.noise_rate, shared=self.noise == "shared")
         new = replace(params, coef=coef, noise=noise)
         prior.update(new.interaction)
         trans = mstep.update_transitions(counts, self.transition_concentration, self.stickiness)

@@ -62,12 +62,18 @@ def residual_sum_of_squares(stats, coef):
     return np.maximum(rss, 0.0)
 
 
-def update_noise(stats, coef, shape: float, rate: float):
+def update_noise(stats, coef, shape: float, rate: float, shared: bool = False):
     """MAP noise variances s (K, N) under an inverse-gamma(shape, rate) prior.
 
-    s = (RSS / 2 + rate) / (count / 2 + shape + 1).
+    s = (RSS / 2 + rate) / (count / 2 + shape + 1). With ``shared`` every state has the same
+    variance per neuron (one prior term per neuron): RSS and counts are pooled over states and
+    the result is broadcast to (K, N).
     """
-    return (residual_sum_of_squares(stats, coef) / 2 + rate) / (stats.count / 2 + shape + 1)
+    rss = residual_sum_of_squares(stats, coef)
+    if not shared:
+        return (rss / 2 + rate) / (stats.count / 2 + shape + 1)
+    pooled = (rss.sum(0) / 2 + rate) / (stats.count.sum(0) / 2 + shape + 1)
+    return np.broadcast_to(pooled, rss.shape).copy()
 
 
 def log_inverse_gamma(x, shape: float, rate: float) -> float:

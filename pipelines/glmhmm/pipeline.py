@@ -17,7 +17,7 @@ import xarray as xr
 from pipelines.common import InputError, get_logger, provenance
 from pipelines.common.provenance import provenance_attrs
 
-from .emissions import select_neurons, standardize
+from .emissions import detrend, select_neurons, standardize
 from .model import Params, SwitchingGLM
 from .priors import TYPES, connectome_type_pseudocounts, signed_connectome
 from .select import choose_k, heldout_curve
@@ -32,6 +32,8 @@ DEFAULTS = {
     "prior": "onehot",
     "observation": "gaussian",
     "dof": 4.0,
+    "noise": "state",
+    "detrend": -1,
     "restarts": 3,
     "max_iter": 100,
     "tol": 1e-5,
@@ -39,6 +41,7 @@ DEFAULTS = {
     "min_worm_fraction": 0.5,
     "heldout_fraction": 0.2,
     "heldout_block": 100,
+    "heldout_folds": 1,
     "heldout_worms": False,
     "k_tolerance": 0.005,
     "stickiness": 10.0,
@@ -55,14 +58,16 @@ DEFAULTS = {
 }
 
 
-def load_worms(store: xr.Dataset, min_worm_fraction: float, path="homogenized store", neurons=None):
-    """Worm arrays of a homogenized recording on a common neuron subset, z-scored.
+def load_worms(store: xr.Dataset, min_worm_fraction: float, path="homogenized store", neurons=None,
+               detrend_degree: int | None = None):
+    """Worm arrays of a homogenized recording on a common neuron subset, (detrended,) z-scored.
 
     Parameters
     ----------
     store : Dataset with ``calcium`` (worm, neuron, time) and ``labeled`` (worm, neuron).
     min_worm_fraction : keep neurons recorded in at least this fraction of worms (ignored when
         ``neurons`` is given, e.g. the reference model's neurons in mapping mode).
+    detrend_degree : polynomial trend removed per worm and neuron before z-scoring (None: off).
 
     Returns
     -------
@@ -97,6 +102,8 @@ def load_worms(store: xr.Dataset, min_worm_fraction: float, path="homogenized st
     empty = [str(store["worm"].values[w]) for w, n in enumerate(lengths) if n < 3]
     if empty:
         raise InputError(path, f"worm(s) {empty} have no frames with the selected neurons; drop them")
+    if detrend_degree is not None:
+        worms = detrend(worms, int(detrend_degree))
     worms, _, _ = standardize(worms)
     return worms, recorded[:, keep], np.asarray(neurons), np.array(lengths)
 
@@ -133,6 +140,7 @@ def model_options(settings: dict, prior_options: dict | None = None) -> dict:
         "prior_options": options,
         "observation": settings["observation"],
         "dof": settings["dof"],
+        "noise": settings["noise"],
         "lags": settings["lags"],
         "n_restarts": settings["restarts"],
         "max_iter": settings["max_iter"],
@@ -164,7 +172,8 @@ def fit_recording(store_path, settings: dict, connectome_path=None):
     if connectome_path is not None:
         with xr.open_dataset(connectome_path) as cs:
             connectome = cs.load()
-    worms, recorded, neurons, _ = load_worms(store, settings["min_worm_fraction"], store_path)
+    worms, recorded, neurons, _ = load_worms(store, settings["min_worm_fraction"], store_path,
+                                             detrend_degree=None if settings["detrend"] < 0 else settings["detrend"])
     log.info("%s: %d worms, %d neurons recorded in >= %.0f%% of worms", store_path, len(worms), len(neurons),
              100 * settings["min_worm_fraction"])
     prior_options = _connectome_prior(settings, connectome, neurons)
@@ -173,7 +182,7 @@ def fit_recording(store_path, settings: dict, connectome_path=None):
     curve = heldout_curve(
         worms, recorded, n_states, lambda k: SwitchingGLM(k, **options),
         block=settings["heldout_block"], heldout_fraction=settings["heldout_fraction"],
-        heldout_worms=settings["heldout_worms"], seed=settings["seed"],
+        heldout_worms=settings["heldout_worms"], seed=settings["seed"], folds=settings["heldout_folds"],
     )
     best_k = choose_k(curve, settings["k_tolerance"]) if len(n_states) > 1 else n_states[0]
     log.info("chosen K = %d", best_k)
@@ -184,6 +193,7 @@ def fit_recording(store_path, settings: dict, connectome_path=None):
                                     {k: v for k, v in settings.items()}))
     )
     summary.attrs["chosen_n_states"] = best_k
+    summary.attrs["detrend"] = int(settings["detrend"])
     return summary, model
 
 
@@ -218,6 +228,7 @@ def summary_dataset(model, worms, recorded, neurons, store, curve):
             "k_curve": curve["heldout_loglik"],
             "k_curve_worms": curve["heldout_worm_loglik"],
             "k_curve_unused": curve["n_unused"],
+            "k_curve_folds": curve["heldout_fold_loglik"],
         },
         coords={
             "worm": store["worm"].values,
@@ -232,6 +243,7 @@ def summary_dataset(model, worms, recorded, neurons, store, curve):
             "iteration": np.arange(len(trace)),
             "restart": np.arange(len(model.restarts_)),
             "n_states": curve["n_states"].values,
+            "fold": np.arange(curve.sizes["fold"]),
         },
     )
     ds["state_posterior"].attrs["description"] = "p(state | whole worm's calcium), NaN after the worm's last frame"
@@ -315,7 +327,9 @@ def map_recording(store_path, model_path, reference_summary_path):
         store = ds.load()
     with xr.open_dataset(reference_summary_path) as ref:
         reference = ref.load()
-    worms, recorded, neurons, _ = load_worms(store, 0.0, store_path, neurons=list(neurons))
+    degree = int(reference.attrs.get("detrend", -1))  # the reference's preprocessing (-1: none)
+    worms, recorded, neurons, _ = load_worms(store, 0.0, store_path, neurons=list(neurons),
+                                             detrend_degree=None if degree < 0 else degree)
     posterior = _posterior_array(model, worms, recorded, store.sizes["time"])
     out = reference.drop_vars(["state_posterior", "recorded", "worm", "time"], errors="ignore")
     out["state_posterior"] = xr.DataArray(
