@@ -25,15 +25,16 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
+from _dag2023 import DATA, REPO, load_worms
 from threadpoolctl import threadpool_limits
 
-from pipelines.glmhmm.emissions import select_neurons, standardize
+from pipelines.connectome.compare import edge_auroc
+from pipelines.glmhmm.emissions import detrend, select_neurons, standardize
 from pipelines.glmhmm.evaluate import (
     anatomical_adjacency,
-    connectivity_auroc,
+    behaviour_null,
     copy_last,
     one_step_r2,
     state_behaviour,
@@ -41,30 +42,7 @@ from pipelines.glmhmm.evaluate import (
 from pipelines.glmhmm.model import SwitchingGLM
 from pipelines.glmhmm.select import block_split, segments
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CELEGANS_SHARED_DATA", REPO.parent / "shared" / "data")) / "dag2023"
 RESULTS = REPO / "benchmarks" / "results"
-
-
-def load_worms(folder: Path) -> list[dict]:
-    """The labelled Dag 2023 worms at native frames (canonical labels, behaviour)."""
-    from pipelines.recordings.labels import standardize_labels
-    from pipelines.recordings.readers.flavell import read
-
-    worms = []
-    for path in sorted((folder / "swf702_with_id").glob("*-data.h5")):
-        (recording,) = read(path, folder / "neuropal_labels_flat.csv")
-        labels = standardize_labels(recording.labels)
-        columns = [i for i, name in enumerate(labels) if name]
-        worms.append({
-            "worm": recording.worm,
-            "calcium": recording.traces[:, columns],
-            "neurons": [labels[i] for i in columns],
-            "dt": float(np.median(np.diff(recording.timestamps))),
-            "reversal": recording.behaviour.get("reversal"),
-            "velocity": recording.behaviour.get("velocity"),
-        })
-    return worms
 
 
 def common_space(worms: list[dict], min_fraction: float):
@@ -125,6 +103,10 @@ def main(argv=None) -> int:
     parser.add_argument("--restarts", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--noise", default="state", choices=["state", "shared"])
+    parser.add_argument("--detrend", type=int, default=None, help="polynomial trend removed per worm and neuron")
+    parser.add_argument("--skip-lowo", action="store_true", help="skip the leave-one-worm-out section")
+    parser.add_argument("--out", default="glmhmm_dag2023", help="results file stem in benchmarks/results/")
     args = parser.parse_args(argv)
     if not (DATA / "swf702_with_id").is_dir():
         print(f"Dag 2023 data not found at {DATA}; nothing to do")
@@ -132,7 +114,9 @@ def main(argv=None) -> int:
     start_all = time.perf_counter()
     raw = load_worms(DATA)
     arrays, recorded, neurons = common_space(raw, args.min_worm_fraction)
-    options = {"prior": args.prior, "n_restarts": args.restarts, "seed": args.seed}
+    if args.detrend is not None:  # fitted on all frames: a low-order trend per (worm, neuron)
+        arrays = detrend(arrays, args.detrend)
+    options = {"prior": args.prior, "n_restarts": args.restarts, "seed": args.seed, "noise": args.noise}
     print(f"{len(arrays)} worms, {len(neurons)} neurons labelled in >= {args.min_worm_fraction:.0%} of worms, "
           f"dt {np.median([w['dt'] for w in raw]):.3f} s, frames {[len(a) for a in arrays]}")
     out = {"settings": vars(args), "n_neurons": len(neurons), "neurons": neurons}
@@ -160,6 +144,8 @@ def main(argv=None) -> int:
             res = evaluate_split(train, rec_tr, test, rec_te, k, options)
             blocks[k] = {key: (v.tolist() if isinstance(v, np.ndarray) else v) for key, v in res.items() if key != "model"}
             gain = np.nanmedian(res["r2"] - res["r2_copy_last"])
+            if k != args.states[0]:
+                blocks[k]["median_r2_gain_vs_first_K"] = float(np.nanmedian(res["r2"] - np.array(blocks[args.states[0]]["r2"])))
             lines.append(f"| K={k} | {fmt(res['loglik'])} | {fmt(np.nanmedian(res['r2']))} | {fmt(gain)} | {res['unused']} |")
             print(lines[-1])
         copy_r2 = np.nanmedian(blocks[args.states[0]]["r2_copy_last"])
@@ -176,7 +162,7 @@ def main(argv=None) -> int:
         lowo = {}
         lines += ["", f"### Leave-one-worm-out (K=1 vs K={best})", "",
                   "| model | loglik (nats/value) | median one-step R² | median R² − copy-last |", "|---|---|---|---|"]
-        for k in sorted({1, best}):
+        for k in ([] if args.skip_lowo else sorted({1, best})):
             logliks, r2s, copies = [], [], []
             for w in range(len(zw)):
                 rest = [a for j, a in enumerate(zw) if j != w]
@@ -189,17 +175,19 @@ def main(argv=None) -> int:
                        "median_r2_gain_vs_copy_last": float(np.nanmedian(r2s - copies))}
             lines.append(f"| K={k} | {fmt(np.mean(logliks))} | {fmt(np.nanmedian(r2s))} | {fmt(np.nanmedian(r2s - copies))} |")
             print(lines[-1])
-        rw_lowo = np.mean([random_walk_loglik([a for j, a in enumerate(zw) if j != w], [zw[w]],
+        rw_lowo = np.nan if args.skip_lowo else np.mean([random_walk_loglik([a for j, a in enumerate(zw) if j != w], [zw[w]],
                                               np.delete(recorded, w, 0), recorded[w:w + 1]) for w in range(len(zw))])
-        lines.append(f"| copy-last (random walk) | {fmt(rw_lowo)} | {fmt(np.nanmedian(copies))} | 0 |")
+        if not args.skip_lowo:
+            lines.append(f"| copy-last (random walk) | {fmt(rw_lowo)} | {fmt(np.nanmedian(copies))} | 0 |")
         print(lines[-1])
         out["leave_one_worm_out"] = {"per_K": lowo, "copy_last_loglik": rw_lowo}
 
         # 3. states vs behaviour, fit on all worms
         full = SwitchingGLM(best, **options).fit(zw, recorded)
         post = full.predict_proba(zw, recorded)
-        rev = np.concatenate([w["reversal"] for w in raw]) if all(w["reversal"] is not None for w in raw) else None
-        vel = np.concatenate([w["velocity"] for w in raw]) if all(w["velocity"] is not None for w in raw) else None
+        have = all("reversal" in w and "velocity" in w for w in raw)
+        rev = np.concatenate([w["reversal"] for w in raw]).astype(float) if have else None
+        vel = np.concatenate([w["velocity"] for w in raw]) if have else None
         lines += ["", f"### States vs behaviour (K={best}, fit on all 5 worms)", ""]
         if rev is not None and vel is not None:
             beh = state_behaviour(np.concatenate(post), rev.astype(float), vel)
@@ -212,28 +200,38 @@ def main(argv=None) -> int:
             lines += ["", f"Overall reversal fraction {np.nanmean(rev):.3f}; balanced accuracy of the most "
                       f"reversal-rich state as a reversal detector {fmt(beh['reversal_balanced_accuracy'])}; "
                       f"η² of velocity by state {fmt(beh['velocity_eta2'])}; NMI(state, reversal) {fmt(beh['reversal_nmi'])}."]
-            print("\n".join(lines[-(best + 4):]))
+            # states circularly shifted in time per worm: is the relation above chance?
+            null = behaviour_null([p.argmax(1) for p in post], [w["reversal"].astype(float) for w in raw],
+                                  [w["velocity"] for w in raw], n_shifts=200, seed=args.seed)
+            out["behaviour_null"] = null
+            lines += ["", "Against states circularly shifted in time per worm (200 shifts): "
+                      + "; ".join(f"{name} {fmt(v['observed'])} (null mean {fmt(v['null_mean'])}, 95th pct "
+                                  f"{fmt(v['null_q95'])}, p = {v['p_value']:.3f})" for name, v in null.items())]
+            print("\n".join(lines[-(best + 6):]))
 
         # 4. connectivity vs Cook 2019
         try:
             adjacency, covered = anatomical_adjacency(neurons)
-            shared = np.abs(full.prior_.shared_interaction(full.params_.interaction))
-            conn = {"auroc_abs_shared_vs_cook2019": connectivity_auroc(shared, adjacency, covered)}
+            wiring = np.where(covered, adjacency.astype(float), np.nan)
+            scores = {"abs_shared": full.prior_.shared_interaction(full.params_.interaction),
+                      "abs_mean_state_interaction": np.abs(full.params_.interaction).mean(0)}
             types = full.prior_.type_probability(None)
             if types is not None:
-                conn["auroc_p_connected_vs_cook2019"] = connectivity_auroc(1 - types[..., 1], adjacency, covered)
-            conn["auroc_abs_mean_state_interaction_vs_cook2019"] = connectivity_auroc(
-                np.abs(full.params_.interaction).mean(0), adjacency, covered)
+                scores["p_connected"] = 1 - types[..., 1]
+            conn = {name: edge_auroc(score, wiring, n_null=100, seed=args.seed) for name, score in scores.items()}
             out["connectivity"] = conn
-            lines += ["", "Connectivity vs Cook 2019 adjacency (chemical or gap, AUROC over covered off-diagonal pairs): "
-                      + ", ".join(f"{k} {fmt(v)}" for k, v in conn.items())]
+            lines += ["", "Connectivity vs Cook 2019 adjacency (chemical or gap, covered off-diagonal pairs; "
+                      "null: 100 degree-preserving shuffles): "
+                      + "; ".join(f"{k} AUROC {fmt(v['auroc'])} (null {fmt(v['null_mean'])}, p = {fmt(v['p_value'])})"
+                                  for k, v in conn.items())]
             print(lines[-1])
         except Exception as err:  # the connectome stage is optional for this benchmark
             print(f"connectivity skipped: {err}")
     out["seconds"] = time.perf_counter() - start_all
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "glmhmm_dag2023.json").write_text(json.dumps(out, indent=2, default=float))
-    (RESULTS / "glmhmm_dag2023.md").write_text("\n".join(lines) + "\n")
+    out["load_average"] = os.getloadavg()
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(out, indent=2, default=float))
+    (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print(f"total {out['seconds']:.0f} s")
     return 0
 

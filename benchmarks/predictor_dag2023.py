@@ -27,30 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _dag2023 import DATA, REPO, load_worms
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CELEGANS_SHARED_DATA", REPO.parent / "shared" / "data")) / "dag2023"
 RESULTS = REPO / "benchmarks" / "results"
 ANCHOR = {"copy_last": [0.72, 0.32, -0.47], "shared_ar": [0.74, 0.38, -0.25]}
-
-
-def load_worms(folder: Path) -> list[dict]:
-    """The labelled Dag 2023 worms at native frames (canonical labels, behaviour)."""
-    from pipelines.recordings.labels import standardize_labels
-    from pipelines.recordings.readers.flavell import read
-
-    worms = []
-    for path in sorted((folder / "swf702_with_id").glob("*-data.h5")):
-        (recording,) = read(path, folder / "neuropal_labels_flat.csv")
-        labels = standardize_labels(recording.labels)
-        columns = [i for i, name in enumerate(labels) if name]
-        worm = {"worm": recording.worm, "calcium": recording.traces[:, columns],
-                "neurons": [labels[i] for i in columns],
-                "dt": float(np.median(np.diff(recording.timestamps)))}
-        worm.update({k: v for k, v in recording.behaviour.items()
-                     if k in ("velocity", "head_angle", "reversal")})
-        worms.append(worm)
-    return worms
 
 
 def markdown(summary: pd.DataFrame, split: str, metric: str, horizons) -> str:
