@@ -11,12 +11,17 @@ z-scores each worm with its training frames only, and reports:
 2. leave-one-worm-out: the same metrics for K = 1 and the chosen K;
 3. states vs behaviour (fit on all worms): reversal fraction and mean velocity per state,
    per-state AUROC for reversals, balanced accuracy of the most reversal-rich state, η² of
-   velocity by state;
-4. AUROC of |shared interaction| and P(connection) against the Cook 2019 adjacency.
+   velocity by state, and NMI(state, reversal) and η² against a null of the state sequences
+   circularly shifted in time per worm (``evaluate.behaviour_null``, p-values);
+4. AUROC of |shared interaction| and P(connection) against the Cook 2019 adjacency, with a
+   degree-preserving null (``connectome.compare.edge_auroc``).
 
-Prints tables, writes benchmarks/results/glmhmm_dag2023.json and .md (pasted into docs/glmhmm.md).
+Options ``--noise shared`` and ``--detrend 1`` give the simulator setting of the workflow
+config; ``--skip-lowo`` skips section 2. The loader is the shared ``benchmarks/_dag2023.py``.
 
-    nice /work/venv/bin/python benchmarks/glmhmm_dag2023.py [--prior onehot] [--states 1 2 3 4 5 6]
+Prints tables, writes benchmarks/results/<--out>.json and .md (quoted in docs/glmhmm.md).
+
+    nice /work/venv/bin/python benchmarks/glmhmm_dag2023.py [--noise shared] [--detrend 1] [--out NAME]
 """
 
 from __future__ import annotations
