@@ -54,6 +54,22 @@ def planted_states(truth_dir: Path, store: xr.Dataset) -> np.ndarray:
     return out
 
 
+def stimulus_blocks(model_truth: xr.Dataset, grid: np.ndarray) -> np.ndarray:
+    """(time,) community whose stimulus block is on at each grid time (-1: none on)."""
+    out = np.full(len(grid), -1)
+    for start, end, community in zip(model_truth["stimulus_start"].values, model_truth["stimulus_end"].values,
+                                     model_truth["stimulus_community"].values, strict=True):
+        out[(grid >= start) & (grid < end)] = community
+    return out
+
+
+def contingency(rows: np.ndarray, columns: np.ndarray, row_labels, n_columns: int) -> list[list[int]]:
+    """Frame counts of every (row label, column 0..n_columns-1) pair, rows in ``row_labels`` order."""
+    table = np.zeros((len(row_labels), n_columns), int)
+    np.add.at(table, (np.searchsorted(row_labels, rows), columns), 1)
+    return table.tolist()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO / "data"))
@@ -81,6 +97,7 @@ def main(argv=None) -> int:
     store = xr.open_dataset(store_path).load()
     model_truth = xr.open_dataset(data / "raw" / "sim" / "model.nc").load()
     truth = planted_states(data / "raw" / "sim" / "truth", store)
+    stimulus = np.broadcast_to(stimulus_blocks(model_truth, store["time"].values), truth.shape)
     rows = {}
     print("settings:", base)
     fits = [("sweep", base.get("n_states", [1, 2, 3, 4, 5, 6]))] + ([] if args.no_planted_k else [("K=4 (planted)", [4])])
@@ -92,6 +109,7 @@ def main(argv=None) -> int:
         seconds = time.perf_counter() - start
         post = summary["state_posterior"].values
         ok = (truth >= 0) & np.isfinite(post).all(-1)
+        n_values = float((np.isfinite(post[..., 0]).sum(1) * summary["recorded"].values.sum(1)).sum())
         agreement = state_agreement(truth[ok], post.argmax(-1)[ok])
         neurons = list(summary["post"].values)
         planted = model_truth["interaction"].sel(post=neurons, pre=neurons).values
@@ -116,6 +134,13 @@ def main(argv=None) -> int:
                 np.broadcast_to(np.arange(ok.shape[0])[:, None], ok.shape)[ok], post.argmax(-1)[ok])),
             "permutation": agreement["permutation"],
             "occupancy": summary["occupancy"].values.tolist(),
+            # planted state (rows: forward, reversal, turn, quiescence) x fitted state frame counts
+            "planted_by_state": contingency(truth[ok], post.argmax(-1)[ok], [0, 1, 2, 3], post.shape[-1]),
+            # stimulus block (rows: none on, community 0, 1, 2) x fitted state, planted forward frames only
+            "forward_stimulus_by_state": contingency(stimulus[ok & (truth == 0)], post.argmax(-1)[ok & (truth == 0)],
+                                                     [-1, 0, 1, 2], post.shape[-1]),
+            # final objective of every restart of the kept fit, per observed value
+            "restart_objective_per_value": (summary["restart_objective"].values / n_values).tolist(),
             "wiring_overlap": overlap,
             "sign_agreement_on_constant_wiring": float(np.mean(np.sign(shared[constant & off])
                                                                == np.sign(planted.mean(0)[constant & off]))),
@@ -128,6 +153,9 @@ def main(argv=None) -> int:
             print(f"  {name}: AUROC {res['auroc']:.3f} (degree-preserving null {res['null_mean']:.3f} ± "
                   f"{res['null_sd']:.3f}, z {res['z']:.1f}, p {res['p_value']:.3f})")
         print("  held-out curve (nats/value):", {k: round(v, 4) for k, v in row["k_curve"].items()})
+        print("  restart objectives (per value):", np.round(row["restart_objective_per_value"], 4).tolist())
+        print("  planted (fwd, rev, turn, quiescence) x fitted state:", row["planted_by_state"])
+        print("  forward frames, stimulus block (none, c0, c1, c2) x fitted state:", row["forward_stimulus_by_state"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / args.out).write_text(json.dumps({"settings": base, "arguments": vars(args), "load_average": os.getloadavg(),
                                                 "results": rows}, indent=2, default=str))

@@ -107,16 +107,21 @@ def test_dag2023_worms(dag2023):
     assert np.isfinite(model.score(test))
 
 
-def test_fit_with_shared_noise_detrend_and_folds(tmp_path):
+@pytest.mark.parametrize("prior", [
+    {"prior": "onehot"},
+    {"prior": "gaussian", "prior_scale": 0.3, "shared_scale": 1.0},  # the workflow config's family, planted scale
+])
+def test_fit_with_shared_noise_detrend_and_folds(tmp_path, prior):
     """The simulator setting of the workflow config: a bleaching-like linear trend is removed,
     noise is shared by the states, K comes from 3-fold cross-validation; mapping the same
-    recording detrends it the same way and gives the same posteriors."""
+    recording detrends it the same way and gives the same posteriors (with either prior)."""
     ds, states, names = _store(np.random.default_rng(0))
     trend = np.linspace(0.0, -3.0, ds.sizes["time"], dtype=np.float32)  # larger than the states' levels
     ds["calcium"] = ds["calcium"] + trend
     write_netcdf(ds, tmp_path / "rec.nc")
-    settings = {**SETTINGS, "noise": "shared", "detrend": 1, "heldout_folds": 3, "k_tolerance": 0.0}
+    settings = {**SETTINGS, **prior, "noise": "shared", "detrend": 1, "heldout_folds": 3, "k_tolerance": 0.0}
     summary, model = fit_recording(tmp_path / "rec.nc", settings)
+    assert summary.attrs["prior"] == prior["prior"]
     assert summary.attrs["chosen_n_states"] == 2
     assert summary.attrs["detrend"] == 1
     assert summary["k_curve_folds"].shape == (3, 3)
