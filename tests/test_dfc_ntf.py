@@ -185,8 +185,19 @@ def test_select_rank_null_and_both_rules():
     ev["excess"][:] = [-0.01, -0.02, 0.0, -0.01, -0.03]
     rank, reason = select_rank(ev, RankSettings(selection="null"))
     assert rank == 2 and "nothing is time-locked" in reason
+    # several null draws: an excess within 2 SDs of the draws is chance
+    ev["excess"][:] = [0.01, 0.03, 0.025, 0.04, 0.02]
+    ev["excess_sd"] = ("rank", [0.01, 0.01, 0.01, 0.03, 0.01])  # rank 5: best but noisy
+    assert select_rank(ev, RankSettings(selection="null"))[0] == 3
+    ev["excess_sd"][:] = 0.05
+    rank, reason = select_rank(ev, RankSettings(selection="null"))
+    assert rank == 2 and "2 SDs" in reason
+    ev["excess_sd"][:] = 0.005
+    assert select_rank(ev, RankSettings(selection="null"))[0] == 5
     with pytest.raises(ValueError, match="rank selection"):
         RankSettings(selection="oracle")
+    with pytest.raises(ValueError, match="null_draws"):
+        RankSettings(null_draws=0)
 
 
 def test_time_shift_null_keeps_each_worm_and_breaks_alignment():

@@ -11,7 +11,10 @@ a CP with a time mode shared by all worms is meant to capture. The selected rank
 the variance explained beyond the null, ``excess(r) = null_error(r)^2 - best_error(r)^2``
 (squared relative errors of the best start): a further component is kept while it explains
 more on the data than on the null, and single ranks whose best start was unlucky do not end
-the sweep (the cumulative excess is robust to that; a first-failure rule is not). On noisy data (e.g. a
+the sweep (the cumulative excess is robust to that; a first-failure rule is not). One null
+draw (``null_draws``, default 1) gives no significance level; with several, the excess is
+their mean, and only ranks whose excess exceeds 2 SDs of the draws are candidates (none: the
+smallest rank). On noisy data (e.g. a
 few planted communities among thousands of noise pairs: relative error > 0.9 at every rank)
 the training error has no plateau, the held-out error is flat and random starts disagree, so
 the ``heldout`` rule below falls back to the smallest rank; the null comparison still
@@ -70,8 +73,11 @@ class RankSettings:
     tol: float = 1e-5
     sparsity: float = 1.0
     selection: str = "both"
+    null_draws: int = 1
 
     def __post_init__(self):
+        if self.null_draws < 1:
+            raise ValueError(f"null_draws must be >= 1, got {self.null_draws}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"rank selection '{self.selection}' is not one of {SELECTIONS}")
 
@@ -171,7 +177,8 @@ def rank_sweep(tensor: np.ndarray, settings: RankSettings = RankSettings(),
         error of every start, ``n_iter`` (rank, start), ``best_error`` (rank),
         ``similarity`` (rank) mean similarity of the other starts to the best,
         ``n_baseline`` (rank) baseline components of the best fit; with the null rule
-        ``null_error`` (rank) (best error on the time-shifted null) and ``excess`` (rank);
+        ``null_error`` (rank) (best error on the time-shifted null, mean over draws) and
+        ``excess`` (rank), with ``null_draws`` > 1 also ``excess_sd`` (rank);
         with the held-out rule ``heldout_error`` (rank) (NaN otherwise); attrs
         ``selected_rank``, ``reason``, ``selection``.
     best : rank -> best :class:`CPFit` on the full tensor.
@@ -200,13 +207,20 @@ def rank_sweep(tensor: np.ndarray, settings: RankSettings = RankSettings(),
             train_best = _best_by_rank(train_fits, plan, ranks)
             heldout = np.array([heldout_error(data, held, train_best[r]) for r in ranks])
     if use_null:
-        null_data, null_mask = time_shift_null(data, observed, np.random.default_rng([seed, 3]))
-        null_best = _best_by_rank(fit_ncp(null_data, plan, null_mask, seed=seed + 7919,
-                                          **options), plan, ranks)
-        null_error = np.array([null_best[r].final_error for r in ranks])
         data_error = np.array([best[r].final_error for r in ranks])
-        variables.update(null_error=("rank", null_error),
-                         excess=("rank", null_error ** 2 - data_error ** 2))
+        null_error = np.empty((settings.null_draws, len(ranks)))
+        for draw in range(settings.null_draws):
+            null_data, null_mask = time_shift_null(data, observed,
+                                                   np.random.default_rng([seed, 3, draw]))
+            null_best = _best_by_rank(fit_ncp(null_data, plan, null_mask,
+                                              seed=seed + 7919 * (draw + 1), **options),
+                                      plan, ranks)
+            null_error[draw] = [null_best[r].final_error for r in ranks]
+        excess = null_error ** 2 - data_error ** 2
+        variables.update(null_error=("rank", null_error.mean(axis=0)),
+                         excess=("rank", excess.mean(axis=0)))
+        if settings.null_draws > 1:
+            variables["excess_sd"] = ("rank", excess.std(axis=0, ddof=1))
     for k, r in enumerate(ranks):
         log.info("rank %d: best error %.4f, held-out error %.4f%s", r, best[r].final_error,
                  heldout[k], f", excess over the null {variables['excess'][1][k]:.5f}"
@@ -252,14 +266,18 @@ def select_rank(evidence: xr.Dataset, settings: RankSettings = RankSettings()) -
 
 
 def select_rank_null(evidence: xr.Dataset) -> tuple[int, str]:
-    """The rank of largest ``excess`` over the time-shifted null (module doc)."""
+    """The rank of largest ``excess`` over the time-shifted null (module doc). With several
+    null draws (``excess_sd``), only ranks whose excess is above 2 SDs of the draws count."""
     ranks = evidence["rank"].values
     excess = evidence["excess"].values
-    if not (excess > 0).any():
-        return int(ranks[0]), ("no rank explains more than on the time-shifted null: nothing "
-                               "is time-locked across worms beyond chance; the smallest rank "
-                               "is reported")
-    best = int(np.argmax(excess))
+    spread = evidence["excess_sd"].values if "excess_sd" in evidence else np.zeros_like(excess)
+    significant = excess > 2 * spread
+    best = int(np.argmax(np.where(significant, excess, -np.inf)))
+    if not significant.any():
+        return int(ranks[0]), ("no rank explains more than on the time-shifted null"
+                               + (" (by 2 SDs of the null draws)" if "excess_sd" in evidence
+                                  else "") + ": nothing is time-locked across worms beyond "
+                               "chance; the smallest rank is reported")
     why = (" (the largest swept rank: raise it)" if best == ranks.size - 1 else "")
     return int(ranks[best]), (f"largest variance explained beyond the time-shifted null "
                               f"({excess[best]:.4f}){why}")
