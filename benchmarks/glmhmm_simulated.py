@@ -15,6 +15,10 @@ The settings start from the workflow's default config (``workflow/config/config.
 section, over the stage defaults); the options override them.
 
     nice /work/venv/bin/python benchmarks/glmhmm_simulated.py [--states 1 2 3 4 5 6] [--noise state] [--detrend -1]
+
+``--simulator-seed S`` simulates a fresh main-job recording (the workflow config's ``sim``
+settings with seed S) into a temporary directory with the simulate and recordings stages' own
+functions, instead of reading ``data/``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,6 +75,32 @@ def contingency(rows: np.ndarray, columns: np.ndarray, row_labels, n_columns: in
     return table.tolist()
 
 
+def simulate_recording(config: dict, seed: int, root: Path) -> None:
+    """Write ``root/raw/sim`` (model, worms, truths) and ``root/homogenized/sim.nc`` as the main job
+    would with simulator seed ``seed``."""
+    from pipelines.common import write_netcdf
+    from pipelines.recordings.homogenize import Settings, build_batch, merge_batches
+    from pipelines.simulate import SimulationSettings, build_model, worm_id, worm_index, write_worm
+
+    recording = config["recordings"]["sim"]
+    settings = SimulationSettings.from_config(recording.get("simulate", {}), seed=seed)
+    homogenize = Settings.from_config({**config.get("homogenize", {}), **recording.get("homogenize", {})})
+    raw, batches = root / "raw" / "sim", root / "homogenized" / "batches"
+    (raw / "truth").mkdir(parents=True)
+    batches.mkdir(parents=True)
+    write_netcdf(build_model(settings), raw / "model.nc")
+    model = xr.load_dataset(raw / "model.nc")
+    paths = []
+    for i in range(settings.worms):
+        worm = worm_id(i)
+        write_worm(model, worm_index(worm), raw / f"{worm}-data.h5", raw / f"{worm}-labels.csv",
+                   raw / "truth" / f"{worm}.nc")
+        paths.append(str(batches / f"{worm}.nc"))
+        build_batch("flavell-h5", [str(raw / f"{worm}-data.h5")], paths[-1], "sim", homogenize,
+                    labels=str(raw / f"{worm}-labels.csv"), worms=None, source=None)
+    merge_batches(paths, str(root / "homogenized" / "sim.nc"))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO / "data"))
@@ -80,6 +111,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, help="override the pipeline seed")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override any glmhmm setting (YAML value), e.g. heldout_folds=3")
+    parser.add_argument("--simulator-seed", type=int,
+                        help="simulate a fresh recording with this simulator seed (temporary directory)")
     parser.add_argument("--no-planted-k", action="store_true", help="skip the fit at the planted K = 4")
     parser.add_argument("--out", default="glmhmm_simulated.json")
     args = parser.parse_args(argv)
@@ -89,7 +122,15 @@ def main(argv=None) -> int:
                  "detrend": args.detrend}
     base.update({k: v for k, v in overrides.items() if v is not None})
     base.update({k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)})
-    data = Path(args.data)
+    if args.simulator_seed is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            simulate_recording(config, args.simulator_seed, Path(tmp))
+            return run(args, base, Path(tmp))
+    return run(args, base, Path(args.data))
+
+
+def run(args, base: dict, data: Path) -> int:
+    """Fit and score on ``data/homogenized/sim.nc`` against ``data/raw/sim`` truth; write the JSON."""
     store_path = data / "homogenized" / "sim.nc"
     if not store_path.exists():
         print(f"{store_path} not found: run `snakemake data/homogenized/sim.nc` first")
