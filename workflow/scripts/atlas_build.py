@@ -2,6 +2,7 @@
 
 from pipelines.common import setup_logging
 
+snakemake = globals()["snakemake"]  # injected by the script: directive
 setup_logging(snakemake.log[0])
 
 from pipelines.atlas.build import write_atlas  # noqa: E402
