@@ -341,3 +341,30 @@ def test_rule_functions_write_ntf_and_map_new_worms(tmp_path):
     np.testing.assert_array_equal(mapped["time_factor"].values, out["time_factor"].values)
     assert np.isfinite(mapped["worm_factor"].values).all()
     assert (mapped["worm_factor"].values >= 0).all()
+
+
+def test_pair_penalty_is_a_z_threshold_whatever_the_coverage():
+    """The L1 weight of a pair scales with the square root of its observed fraction, so a
+    pair seen in a third of the worms is thresholded at the same z-score of its projection."""
+    from pipelines.dfc.ntf import pair_penalty
+
+    shape = (50, 9, 4)
+    observed = np.ones(shape, bool)
+    observed[:, 3:, 1] = False  # pair 1: 3 of 9 worms
+    observed[:, :, 2] = False
+    observed[:, 0, 2] = True  # pair 2: 1 of 9 worms
+    norm = 10.0
+    weights = pair_penalty(shape, observed, 2.0, norm)
+    rms = norm / np.sqrt(observed.sum())
+    np.testing.assert_allclose(weights, 2.0 * rms * np.sqrt([1, 1 / 3, 1 / 9, 1]), rtol=1e-6)
+    np.testing.assert_allclose(pair_penalty(shape, None, 2.0, norm),
+                               2.0 * norm / np.sqrt(np.prod(shape)), rtol=1e-6)
+    assert not pair_penalty(shape, observed, 0.0, norm).any()
+    # the noise SD of a unit-norm projection on the observed entries, relative to a full
+    # pair's, is what the weights follow
+    rng = np.random.default_rng(0)
+    pattern = rng.random(shape[:2])
+    pattern /= np.linalg.norm(pattern)
+    noise = rng.normal(size=(4000,) + shape[:2])
+    sd = [np.std((noise * pattern * observed[:, :, p]).sum(axis=(1, 2))) for p in range(3)]
+    np.testing.assert_allclose(np.array(sd) / sd[0], weights[:3] / weights[0], rtol=0.2)

@@ -45,9 +45,9 @@ class CPFit:
     factors : [time (T, R), worm (W, R), pair (P, R)] float32, unit-norm columns.
     weights : (R,) float64 component norms; ``weights[r] * outer(factors[:, r])`` is component r.
     error : (n_iter,) relative error (observed entries) after each iteration.
-    objective : (n_iter,) ``sqrt((||M*(X - Xhat)||^2 + 2 l1 sum_r ||a_r|| ||b_r|| ||c_r||_1)
-        / ||M*X||^2)``, the penalised objective of a sparse fit (its convergence criterion);
-        equals ``error`` without sparsity.
+    objective : (n_iter,) ``sqrt((||M*(X - Xhat)||^2 + 2 sum_r ||a_r|| ||b_r|| sum_p l1_p c_pr)
+        / ||M*X||^2)``, the penalised objective of a sparse fit (its convergence criterion;
+        ``l1_p`` from :func:`pair_penalty`); equals ``error`` without sparsity.
     converged : whether the tolerance was met before ``max_iter``.
     start : index of the random start (its seed is derived from the fit's seed and this).
     """
@@ -157,7 +157,7 @@ def _hals_update(factor, mttkrp, gram, bounds, sweeps, l1):
     """In-place HALS column updates of ``factor`` (I, K) for independent blocks of columns.
 
     ``bounds`` (n_blocks + 1,) are the block column offsets; ``gram`` (K, K) is only read
-    inside each block; ``l1`` >= 0 is an L1 penalty on the factor's entries (a soft
+    inside each block; ``l1`` (I,) >= 0 is an L1 penalty on each row's entries (a soft
     threshold of every update). Serial: it costs I * K * R per sweep, small next to the
     MTTKRPs, and thread start-up dominates at these sizes on a loaded machine.
     """
@@ -170,7 +170,7 @@ def _hals_update(factor, mttkrp, gram, bounds, sweeps, l1):
                 if g <= 0.0:
                     continue
                 for i in range(n_rows):
-                    acc = mttkrp[i, r] - l1
+                    acc = mttkrp[i, r] - l1[i]
                     for q in range(lo, hi):
                         acc -= factor[i, q] * gram[q, r]
                     value = factor[i, r] + acc / g
@@ -259,7 +259,9 @@ def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: 
         its projection on the component's (time x worm) pattern soft-thresholded at
         ``sparsity`` RMS entries, so ``sparsity`` ~ 2-3 keeps a pair only when its
         co-fluctuation stands out of entry-level noise by that many SDs; the rest are
-        exactly 0.
+        exactly 0. The threshold of a pair observed on a fraction f of its entries is
+        scaled by sqrt(f) (see :func:`pair_penalty`), so that it stays a threshold in SDs
+        of the noise of that pair's projection, whatever its coverage.
 
     Returns
     -------
@@ -275,8 +277,7 @@ def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: 
     norm = float(np.sqrt(np.sum(data.astype(np.float64) ** 2)))
     if sparsity < 0:
         raise ValueError(f"sparsity must be >= 0, got {sparsity}")
-    n_observed = data.size if observed is None else int(observed.sum())
-    l1 = float(sparsity) * norm / np.sqrt(max(n_observed, 1)) if 2 not in fixed_modes else 0.0
+    l1 = pair_penalty(data.shape, observed, sparsity * (2 not in fixed_modes), norm)
     if init is None:
         init = [random_factors(data.shape, r, np.random.default_rng([seed, k]), norm)
                 for k, r in enumerate(ranks)]
@@ -293,19 +294,44 @@ def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: 
                         fixed_modes, l1) for k in range(len(ranks))]
 
 
-def _updates(data, factors, bounds, sweeps, fixed_modes, missing=None, sparsity=0.0):
+def pair_penalty(shape, observed: np.ndarray | None, sparsity: float, norm: float) -> np.ndarray:
+    """L1 weight of every pair (P,) float32: ``sparsity`` x RMS observed entry x sqrt(coverage).
+
+    With unit-norm time and worm columns, a pair's loading is its inner product with the
+    component's (time x worm) pattern over the pair's observed entries. Pure noise of SD s
+    gives that inner product an SD of s * ||pattern on observed entries||, which is about
+    s * sqrt(coverage) when worm loadings are alike (coverage: the fraction of the pair's
+    entries observed). A threshold scaled by sqrt(coverage) is therefore the same z-score for
+    every pair; a single threshold would drop pairs of neurons recorded in few worms
+    (low coverage) far more often than others, and with them those neurons' edges. The
+    weights depend on the mask only, so the penalised objective stays fixed during the fit.
+    """
+    n_time, n_worms, n_pairs = shape
+    if sparsity <= 0:
+        return np.zeros(n_pairs, np.float32)
+    if observed is None:
+        coverage = np.ones(n_pairs)
+    else:
+        coverage = observed.sum(axis=(0, 1), dtype=np.float64) / (n_time * n_worms)
+    n_observed = n_time * n_worms * n_pairs if observed is None else int(observed.sum())
+    rms = norm / np.sqrt(max(n_observed, 1))
+    return (float(sparsity) * rms * np.sqrt(coverage)).astype(np.float32)
+
+
+def _updates(data, factors, bounds, sweeps, fixed_modes, missing=None, sparsity=None):
     """One HALS pass over the free modes; returns (last mode, its MTTKRP of the data) for the
     error. With ``missing`` fibres, each MTTKRP gets the contribution of the current
     reconstruction on those fibres (EM imputation with the current factors, never
-    materialised). ``sparsity`` > 0 is an L1 penalty on the pair factor: the time and worm
-    columns are scaled to unit norm before the pair update (the scale moves into the pair
-    factor, the reconstruction is unchanged), so the penalty soft-thresholds each pair's
-    projection on the component's unit-norm (time x worm) pattern at ``sparsity``."""
+    materialised). ``sparsity`` (P,), if given, is the L1 penalty of every pair: the time
+    and worm columns are scaled to unit norm before the pair update (the scale moves into
+    the pair factor, the reconstruction is unchanged), so the penalty soft-thresholds each
+    pair's projection on the component's unit-norm (time x worm) pattern."""
     mode, mttkrp = None, None
     block = _block_mask(bounds)
+    sparse = sparsity is not None and bool(np.any(sparsity > 0))
     for mode in (m for m in range(3) if m not in fixed_modes):
-        l1 = sparsity if mode == 2 else 0.0
-        if l1 > 0:
+        l1 = sparsity if mode == 2 and sparse else np.zeros(factors[mode].shape[0], np.float32)
+        if mode == 2 and sparse:
             _normalize_into(factors, target=2)
         mttkrp = _mttkrp(data, factors, mode)
         gram = _gram_product(factors, skip=mode) * block
@@ -386,12 +412,13 @@ def _rebalance(factors):
 
 
 def _objective(fit2, factors, l1, norm2):
-    """Relative penalised objective (see :class:`CPFit`) from the squared residual ``fit2``."""
-    if l1 <= 0:
+    """Relative penalised objective (see :class:`CPFit`) from the squared residual ``fit2``;
+    ``l1`` (P,) is the penalty of every pair."""
+    if l1 is None or not np.any(l1 > 0):
         return np.sqrt(max(fit2, 0.0) / norm2)
     a, b, c = (f.astype(np.float64) for f in factors)
-    mass = np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0) * c.sum(axis=0)
-    return np.sqrt(max(fit2 + 2 * l1 * mass.sum(), 0.0) / norm2)
+    mass = np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0) * (l1.astype(np.float64) @ c)
+    return np.sqrt(max(fit2 + 2 * mass.sum(), 0.0) / norm2)
 
 
 def _finish(factors, error, converged, start, fixed_modes, objective=None):
@@ -418,7 +445,7 @@ def _converged(errors, tol, window=_WINDOW):
 
 
 def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes,
-                 missing=None, l1=0.0):
+                 missing=None, l1=None):
     """All starts in one wide factorization, converged ones removed. Fully observed, or with
     whole (worm, pair) fibres ``missing`` = (worm indices, pair indices)."""
     active = list(range(len(ranks)))
@@ -462,7 +489,7 @@ def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed
 
 
 def _fit_masked(data, observed, rank, init, start, max_iter, tol, min_iter, sweeps, fixed_modes,
-                l1=0.0):
+                l1=None):
     """Tensor with missing entries: EM imputation from the current reconstruction."""
     factors = [f.astype(np.float32).copy() for f in init]
     bounds = np.array([0, rank], dtype=np.int64)
