@@ -28,11 +28,12 @@ from pipelines.dfc.communities import fit_sbm, leiden_communities, lfr, louvain_
 RESULTS = Path(__file__).parent / "results" / "dfc_lfr_{}.json"
 
 
-def score_graph(graph: dict, restarts: int, seed: int, degree_corrected) -> dict:
+def score_graph(graph: dict, restarts: int, seed: int, degree_corrected,
+                weight_model: str = "exponential") -> dict:
     truth = graph["labels"]
     start = time.perf_counter()
     fit = fit_sbm(graph["weights"], seed=seed, restarts=restarts,
-                  degree_corrected=degree_corrected)
+                  degree_corrected=degree_corrected, weight_model=weight_model)
     sbm_time = time.perf_counter() - start
     start = time.perf_counter()
     leiden = leiden_communities(graph["weights"], seed=seed)
@@ -45,6 +46,7 @@ def score_graph(graph: dict, restarts: int, seed: int, degree_corrected) -> dict
         "sbm_oracle_level": max(nmi(truth, level) for level in fit.levels),
         "sbm_blocks": fit.n_blocks, "sbm_levels": len(fit.levels),
         "sbm_degree_corrected": bool(fit.degree_corrected),
+        "sbm_lognormal": fit.weight_model == "lognormal",
         "leiden": nmi(truth, leiden), "leiden_blocks": int(leiden.max()) + 1,
         "louvain": nmi(truth, louvain),
         "sbm_seconds": sbm_time, "leiden_seconds": leiden_time,
@@ -58,6 +60,7 @@ def summarise(rows: list[dict]) -> dict:
         values = np.array([r[key] for r in rows], float)
         out[key] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1))}
     out["dc_fraction"] = float(np.mean([r["sbm_degree_corrected"] for r in rows]))
+    out["lognormal_fraction"] = float(np.mean([r["sbm_lognormal"] for r in rows]))
     return out
 
 
@@ -68,11 +71,14 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--degree-corrected", choices=["false", "true", "auto"], default="false")
+    parser.add_argument("--weight-model", choices=["exponential", "lognormal", "auto"],
+                        default="exponential")
     args = parser.parse_args()
     degree_corrected = {"false": False, "true": True, "auto": "auto"}[args.degree_corrected]
 
     report = {"graphs_per_setting": args.graphs, "restarts": args.restarts,
-              "degree_corrected": args.degree_corrected, "n_nodes": lfr.N_NODES,
+              "degree_corrected": args.degree_corrected, "weight_model": args.weight_model,
+              "n_nodes": lfr.N_NODES,
               "max_degree": lfr.MAX_DEGREE, "tau1": lfr.TAU1, "tau2": lfr.TAU2, "settings": {}}
     header = (f"{'set':>3} {'mu_t':>5} {'mu_w':>5} {'beta':>4} {'<k>':>3} | {'got mu_t':>8} "
               f"{'got mu_w':>8} {'skip':>5} | {'SBM (DL level)':>14} {'SBM oracle':>11} "
@@ -84,7 +90,8 @@ def main() -> None:
         start = time.perf_counter()
         graphs, skipped = lfr.weighted_lfr(setting, args.graphs)
         generation = time.perf_counter() - start
-        rows = [score_graph(g, args.restarts, args.seed, degree_corrected) for g in graphs]
+        rows = [score_graph(g, args.restarts, args.seed, degree_corrected, args.weight_model)
+                for g in graphs]
         summary = summarise(rows)
         anchor = max(summary["leiden"]["mean"], summary["louvain"]["mean"])
         report["settings"][str(key)] = {
@@ -110,7 +117,7 @@ def main() -> None:
           f"{overall['sbm_oracle_level']:.3f}, Leiden {overall['leiden']:.3f}, Louvain "
           f"{overall['louvain']:.3f}; SBM beats the best baseline in {wins}/"
           f"{len(report['settings'])} settings")
-    path = Path(str(RESULTS).format(f"dc_{args.degree_corrected}"))
+    path = Path(str(RESULTS).format(f"dc_{args.degree_corrected}_{args.weight_model}"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, default=float) + "\n")
     print(f"wrote {path}")

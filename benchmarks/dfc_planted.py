@@ -32,6 +32,11 @@ community step from failures of the NTF step.
 
     nice python benchmarks/dfc_planted.py [--scenario simulator synthetic] [--seed 0]
 
+Ablations: ``--uniform-pair-penalty`` gives every pair the same L1 weight in the sparse NTF
+(the rule before 2 December 2026) instead of one scaled by the square root of the pair's
+coverage (``pipelines.dfc.ntf.pair_penalty``); ``--communities '{"weight_model":
+"exponential"}'`` fixes the SBM's weight model (default ``auto``).
+
 Prints a table and writes benchmarks/results/dfc_planted.json.
 """
 
@@ -197,13 +202,27 @@ def window_oracle(store, membership, truth_neurons, windows, seed: int, restarts
     return rows
 
 
+def _uniform_pair_penalty() -> None:
+    """Ablation: the sparse NTF's L1 weight without the per-pair coverage scaling (the
+    ``sparsity`` x RMS observed entry of every pair)."""
+    from pipelines.dfc import ntf
+
+    def uniform(shape, observed, sparsity, norm):
+        n_observed = np.prod(shape) if observed is None else observed.sum()
+        return np.full(shape[2], sparsity * norm / np.sqrt(max(n_observed, 1)), np.float32)
+
+    ntf.pair_penalty = uniform
+
+
 def run(name: str, store, membership, truth_neurons, windows, seed: int, restarts: int,
-        config: dict | None = None, oracle: bool = True, save: Path | None = None) -> dict:
+        config: dict | None = None, oracle: bool = True, save: Path | None = None,
+        community_settings: dict | None = None) -> dict:
     start = time.perf_counter()
     ntf = components_from_calcium(store, config, seed)
     ntf_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    communities = component_communities(ntf, {"restarts": restarts}, seed)
+    communities = component_communities(ntf, {"restarts": restarts, **(community_settings or {})},
+                                         seed)
     community_seconds = time.perf_counter() - start
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
@@ -227,11 +246,17 @@ def main() -> None:
     parser.add_argument("--config", default="{}",
                         help='dfc config section as JSON, e.g. \'{"tensor": {"baseline": "none"}}\'')
     parser.add_argument("--no-oracle", action="store_true", help="skip the window oracle")
+    parser.add_argument("--communities", default="{}",
+                        help='dfc.communities settings as JSON, e.g. \'{"weight_model": "exponential"}\'')
+    parser.add_argument("--uniform-pair-penalty", action="store_true",
+                        help="ablation: one L1 weight for every pair, whatever its coverage")
     parser.add_argument("--output", default=str(RESULTS))
     parser.add_argument("--save", type=Path, help="folder for each scenario's ntf.nc and "
                         "communities.nc (to inspect or re-score)")
     args = parser.parse_args()
     config = json.loads(args.config)
+    if args.uniform_pair_penalty:
+        _uniform_pair_penalty()
     results = []
     for name in args.scenario:
         if name == "simulator":
@@ -241,7 +266,7 @@ def main() -> None:
         else:
             data = synthetic_scenario(args.seed)
         results.append(run(name, *data, args.seed, args.restarts, config, not args.no_oracle,
-                           args.save))
+                           args.save, json.loads(args.communities)))
     print(f"{'scenario':>9} {'k':>2} {'comp':>4} {'AUROC':>6} {'members':>7} {'B':>3} "
           f"{'NMI comm SBM/Leiden':>19} {'NMI part SBM/Leiden':>19} {'F1 SBM/Leiden':>13} "
           f"{'stab':>5}")

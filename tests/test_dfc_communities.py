@@ -22,7 +22,7 @@ from pipelines.dfc.communities import (
     neuron_stability,
     run_communities,
 )
-from pipelines.dfc.communities.sbm import _beta, _state, _sweep, _total_dl, node_statistics
+from pipelines.dfc.communities.sbm import _hyper, _state, _sweep, _total_dl, node_statistics
 
 
 def planted_graph(n=120, blocks=4, inside=3.0, outside=1.0, density=1.0, seed=0):
@@ -45,6 +45,32 @@ def test_sbm_recovers_planted_blocks_and_their_number():
     assert fit.n_blocks == 4
     # the optimiser finds a partition at least as short as the truth
     assert fit.description_length[0] <= description_length(weights, truth) + 1e-6
+
+
+def test_lognormal_weight_model_and_its_choice_by_description_length():
+    """Blocks that differ in the spread of their weights, not in the mean: an exponential
+    model cannot see them, the log-normal one can, and ``auto`` picks it by DL; on exponential
+    weights ``auto`` keeps the exponential model (the two DLs are code lengths of the same w)."""
+    rng = np.random.default_rng(2)
+    n, blocks = 90, 3
+    truth = rng.permutation(np.repeat(np.arange(blocks), n // blocks))
+    inside = truth[:, None] == truth[None, :]
+    log_w = np.where(inside, rng.normal(0.0, 0.15, (n, n)), rng.normal(0.0, 1.0, (n, n)))
+    log_w -= np.where(inside, 0.0, 0.5)  # equal mean weight inside and outside: E[w] = 1
+    weights = np.triu(np.exp(log_w), 1)
+    weights = weights + weights.T
+    lognormal = fit_sbm(weights, seed=0, restarts=3, weight_model="lognormal", nested=False)
+    exponential = fit_sbm(weights, seed=0, restarts=3, weight_model="exponential", nested=False)
+    auto = fit_sbm(weights, seed=0, restarts=3, weight_model="auto", nested=False)
+    assert nmi(truth, lognormal.labels) >= 0.95
+    assert nmi(truth, exponential.labels) < 0.5
+    assert auto.weight_model == "lognormal" and nmi(truth, auto.labels) >= 0.95
+    assert description_length(weights, truth, weight_model="lognormal") < description_length(
+        weights, truth, weight_model="exponential")
+    plain, truth = planted_graph(n=60, blocks=3, seed=4)
+    assert fit_sbm(plain, seed=0, restarts=3, weight_model="auto").weight_model == "exponential"
+    with pytest.raises(ValueError, match="weight_model"):
+        fit_sbm(plain, weight_model="gamma")
 
 
 def test_sbm_sparse_planted_blocks():
@@ -85,20 +111,21 @@ def test_sbm_hierarchy_is_nested_and_coarsening():
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), blocks=st.integers(1, 6))
-def test_sweep_deltas_match_recomputed_description_length(seed, blocks):
+@given(seed=st.integers(0, 10_000), blocks=st.integers(1, 6),
+       model=st.sampled_from(["exponential", "lognormal"]))
+def test_sweep_deltas_match_recomputed_description_length(seed, blocks, model):
     rng = np.random.default_rng(seed)
     n = 25
     weights = np.triu(rng.exponential(1.0, (n, n)) * (rng.random((n, n)) < 0.6), 1)
     weights[0, 1] = 1.0  # at least one edge
-    A = node_statistics(weights + weights.T)
+    A = node_statistics(weights + weights.T, model)
     c = np.ones(n)
     labels, X, size = _state(A, c, rng.integers(0, blocks, n))
-    beta = _beta(A)
-    before = _total_dl(X, size, beta)
-    moves, change = _sweep(A, c, labels, X, size, beta, rng.permutation(n))
+    hyper = _hyper(A, model)
+    before = _total_dl(X, size, hyper)
+    moves, change = _sweep(A, c, labels, X, size, hyper, rng.permutation(n))
     _, X2, size2 = _state(A, c, labels)
-    assert np.isclose(_total_dl(X2, size2, beta), before + change, atol=1e-6)
+    assert np.isclose(_total_dl(X2, size2, hyper), before + change, atol=1e-6)
     assert change <= 0
 
 

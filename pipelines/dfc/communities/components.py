@@ -27,6 +27,7 @@ STABILITY_SOURCES = ("auto", "restarts", "bootstrap")
 DEFAULTS = {
     "method": "sbm",
     "degree_corrected": False,
+    "weight_model": "exponential",
     "restarts": 10,
     "nested": True,
     "max_levels": 6,
@@ -74,25 +75,29 @@ def _component(weights, settings, seed, resamples=None):
     n = weights.shape[0]
     if settings["method"] == "sbm":
         fit = fit_sbm(weights, degree_corrected=settings["degree_corrected"],
+                      weight_model=settings["weight_model"],
                       restarts=settings["restarts"], nested=settings["nested"],
                       max_levels=settings["max_levels"], seed=seed)
         labels, levels, dls, dc = fit.labels, fit.levels, fit.description_length, fit.degree_corrected
+        model = fit.weight_model
         others = fit.restart_labels
     else:
         labels = detect_communities(weights, settings["method"], seed,
                                     resolution=settings["leiden_resolution"])
-        levels, dls, dc = [labels], [np.nan], False
+        levels, dls, dc, model = [labels], [np.nan], False, ""
         others = [detect_communities(weights, settings["method"], seed + 1 + k,
                                      resolution=settings["leiden_resolution"])
                   for k in range(settings["restarts"])]
     if resamples is not None:
         others = [detect_communities(w, settings["method"], seed, restarts=1,
-                                     degree_corrected=dc, resolution=settings["leiden_resolution"])
+                                     degree_corrected=dc, weight_model=model or "exponential",
+                                     resolution=settings["leiden_resolution"])
                   for w in resamples]
     stability = neuron_stability(labels, others)
     leiden = leiden_communities(weights, seed=seed, resolution=settings["leiden_resolution"])
     return {
-        "labels": labels, "levels": levels, "dl": dls, "dc": dc, "stability": stability,
+        "labels": labels, "levels": levels, "dl": dls, "dc": dc, "weight_model": model,
+        "stability": stability,
         "community_stability": community_stability(labels, stability),
         "comembership": comembership(others), "leiden": leiden,
         "nmi": normalized_mutual_info_score(labels, leiden) if n > 1 else np.nan,
@@ -119,7 +124,7 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     int32 (−1: absent), ``community_level`` (component, level, neuron), ``stability``
     (component, neuron) in [0, 1] (NaN: absent), ``community_stability`` (component,
     community_id), ``n_communities`` (component), ``description_length`` (component, level)
-    nats, ``degree_corrected`` (component), ``leiden_community`` (component, neuron),
+    nats, ``degree_corrected`` and ``weight_model`` (component), ``leiden_community`` (component, neuron),
     ``nmi_sbm_leiden`` (component), ``comembership`` (component, pre, post).
     """
     settings = {**DEFAULTS, **(settings or {})}
@@ -192,6 +197,7 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
             "n_levels": ("component", np.array([len(r["levels"]) for r in results], np.int32)),
             "description_length": (("component", "level"), dl),
             "degree_corrected": ("component", np.array([bool(r["dc"]) for r in results])),
+            "weight_model": ("component", np.array([r["weight_model"] for r in results], dtype=str)),
             "leiden_community": (("component", "neuron"), leiden),
             "nmi_sbm_leiden": ("component", np.array([r["nmi"] for r in results])),
             "comembership": (("component", "pre", "post"), co),
@@ -209,6 +215,8 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
                      "bootstrap resamples, in [0, 1]",
         "community_stability": "mean stability of the community's members",
         "description_length": "SBM description length of each level's partition (nats)",
+        "weight_model": "SBM edge-weight distribution of the selected fit (exponential or "
+                        "lognormal; empty for modularity methods)",
         "leiden_community": "Leiden modularity baseline (-1: absent)",
         "nmi_sbm_leiden": "normalised mutual information of the SBM and Leiden partitions",
         "comembership": "probability that two neurons share a community across restarts or "
