@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
-from pipelines.glmhmm import mstep
+from pipelines.glmhmm import emissions, mstep
 from pipelines.glmhmm.emissions import detrend, prepare_sequences, sufficient_stats
 from pipelines.glmhmm.evaluate import behaviour_null, connectivity_auroc
 from pipelines.glmhmm.model import SwitchingGLM
@@ -147,3 +147,99 @@ def test_connectivity_auroc_is_the_shared_auroc(n, seed):
         assert np.isnan(value)
     else:
         assert value == pytest.approx(roc_auc_score(truth, score[keep]))
+
+
+# ---------------------------------------------------------------------------------------------
+# own-history (self_lags) regressors
+
+
+@pytest.fixture(scope="module")
+def planted_momentum():
+    """2 states, 6 neurons whose own activity is an AR(2) with momentum (1.3, -0.45)."""
+    rng = np.random.default_rng(5)
+    params = random_params(2, 6, rng, density=0.3, strength=0.1, self_term=1.3, own_lags=(-0.45,))
+    states, y = sample(params, 3, 600, rng)
+    return params, states, list(y)
+
+
+@settings(max_examples=20, deadline=None)
+@given(self_lags=st.integers(1, 4), lags=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_own_lag_regressors_are_the_neurons_own_past(self_lags, lags, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=(40, 4))
+    y[17, 1] = np.nan  # a NaN frame invalidates the frames that would use it as history
+    seq = prepare_sequences([y], self_lags=self_lags, lags=lags)
+    depth = max(lags, self_lags)
+    assert seq.n_own == self_lags - 1 and seq.n_coef == 4 + 1 + self_lags - 1
+    assert not seq.frames[0, :depth].any()
+    assert not seq.frames[0, 17:18 + depth].any() and seq.frames[0, 18 + depth:].all()
+    for t in np.flatnonzero(seq.frames[0]):
+        for s in range(self_lags - 1):
+            np.testing.assert_array_equal(seq.own[0, t, :, s], y[t - 2 - s])
+
+
+def test_residual_sum_of_squares_with_own_lags_is_the_weighted_residual(planted_momentum):
+    _, states, worms = planted_momentum
+    worms = [w.copy() for w in worms]
+    worms[1][:, 2] = np.nan  # neuron 2 unrecorded in worm 1: a second recording pattern
+    seq = prepare_sequences(worms, self_lags=3)
+    rng = np.random.default_rng(0)
+    gamma = rng.dirichlet(np.ones(2), size=seq.frames.shape)
+    coef = rng.normal(scale=0.2, size=(2, 6, seq.n_coef))
+    for weights in (None, rng.uniform(0.5, 1.5, size=seq.frames.shape + (2, 6))):
+        stats = sufficient_stats(seq, gamma, weights)
+        means = emissions.state_means(coef, seq.x, seq.own)  # (B, T, K, N)
+        w = np.where(seq.frames[..., None], gamma, 0.0)[..., None] * seq.observed[:, :, None]
+        if weights is not None:
+            w = w * weights
+        direct = np.einsum("btkn,btkn->kn", w, (seq.y[:, :, None] - means) ** 2)
+        np.testing.assert_allclose(mstep.residual_sum_of_squares(stats, coef), direct, rtol=1e-8)
+
+
+@pytest.mark.parametrize("observation", ["gaussian", "studentt"])
+def test_own_lags_em_is_monotone_and_recovers_the_kinetics(planted_momentum, observation):
+    params, states, worms = planted_momentum
+    options = {"scale": 0.1, "shared_scale": 1.0}
+    model = SwitchingGLM(2, prior="gaussian", prior_options=options, self_lags=2, n_restarts=2,
+                         observation=observation, seed=0).fit(worms)
+    assert model.monotone_violations_ == 0
+    labels = np.concatenate([p.argmax(1) for p in model.predict_proba(worms)])
+    c = confusion_matrix(states[:, 2:].ravel(), labels[np.concatenate(
+        [np.arange(len(w)) >= 2 for w in worms])])
+    rows, cols = linear_sum_assignment(-c)
+    assert c[rows, cols].sum() / c.sum() > 0.9
+    history = model.params_.self_history  # (K, N, 2): lag 1 and lag 2
+    np.testing.assert_allclose(history[..., 0], 1.3, atol=0.12)
+    np.testing.assert_allclose(history[..., 1], -0.45, atol=0.12)
+    if observation == "gaussian":  # an AR(1) self term cannot express the momentum
+        short = SwitchingGLM(2, prior="gaussian", prior_options=options, self_lags=1,
+                             n_restarts=2, seed=0).fit(worms)
+        clipped = [w[1:] for w in worms]  # score both on the same frames
+        assert model.score(worms) > short.score(clipped) + 0.05
+
+
+# ---------------------------------------------------------------------------------------------
+# one-step skill against copy-last
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), n_seq=st.integers(2, 6))
+def test_one_step_skill_is_zero_for_persistence_and_one_for_the_truth(seed, n_seq):
+    from pipelines.glmhmm.evaluate import copy_last, one_step_skill, skill_interval
+
+    rng = np.random.default_rng(seed)
+    ys = [np.cumsum(rng.normal(size=(int(rng.integers(5, 40)), 3)), axis=0) for _ in range(n_seq)]
+    ys[0][2, 1] = np.nan
+    persistence = [copy_last(y) for y in ys]
+    truth = [np.where(np.isfinite(p), y, np.nan) for y, p in zip(ys, persistence, strict=True)]
+    np.testing.assert_allclose(one_step_skill(ys, persistence), 0.0, atol=1e-12)
+    np.testing.assert_allclose(one_step_skill(ys, truth), 1.0)
+    shrunk = [0.5 * p + 0.5 * t for p, t in zip(persistence, truth, strict=True)]  # halfway
+    np.testing.assert_allclose(one_step_skill(ys, shrunk), 0.75)
+    out = skill_interval(ys, truth, baseline=persistence, n_boot=200)
+    assert out["skill"] == pytest.approx(1.0) and out["gain"] == pytest.approx(1.0)
+    assert out["gain_low"] <= out["gain"] <= out["gain_high"] and out["gain_p"] == 0.0
+    shifted = [np.vstack([np.full((1, 3), np.nan), p[1:]]) for p in persistence]
+    shifted[0][1] = np.nan  # other frames than the model: refused
+    with pytest.raises(ValueError, match="same frames"):
+        skill_interval(ys, truth, baseline=shifted, n_boot=10)

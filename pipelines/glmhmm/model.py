@@ -31,8 +31,9 @@ __all__ = ["Params", "SwitchingGLM", "occupancy"]
 class Params:
     """Fitted parameters.
 
-    log_initial (K,), log_transition (K, K), coef (K, N, N+1) = [W with self terms d on the
-    diagonal, bias], noise (K, N) variances (Gaussian) or squared scales (Student-t).
+    log_initial (K,), log_transition (K, K), coef (K, N, N + S) = [W with self terms d on the
+    diagonal, bias, own-lag terms e for lags 2..S], noise (K, N) variances (Gaussian) or
+    squared scales (Student-t).
     """
 
     log_initial: np.ndarray
@@ -60,7 +61,13 @@ class Params:
 
     @property
     def bias(self) -> np.ndarray:
-        return self.coef[:, :, -1]
+        return self.coef[:, :, self.coef.shape[1]]
+
+    @property
+    def self_history(self) -> np.ndarray:
+        """(K, N, S) coefficients of each neuron's own past frames, lag 1 (= ``self_term``) to S."""
+        n = self.coef.shape[1]
+        return np.concatenate([self.self_term[..., None], self.coef[:, :, n + 1:]], axis=2)
 
 
 def occupancy(posterior: np.ndarray, frames: np.ndarray) -> np.ndarray:
@@ -84,6 +91,10 @@ class SwitchingGLM:
         Student-t degrees of freedom (fixed).
     lags : int
         History length of the exponential basis (1: previous frame only).
+    self_lags : int
+        Own past frames of each neuron with free per-state coefficients, outside the priors
+        (1: only the previous frame, through the history; 3: an AR(3) filter of the neuron's
+        own activity, which captures calcium kinetics and the momentum of a change).
     n_restarts, max_iter, tol
         Restarts (best final objective kept), EM iterations, relative-change stopping rule.
     stickiness, transition_concentration
@@ -110,6 +121,7 @@ class SwitchingGLM:
         observation: str = "gaussian",
         dof: float = 4.0,
         lags: int = 1,
+        self_lags: int = 1,
         n_restarts: int = 3,
         max_iter: int = 100,
         tol: float = 1e-5,
@@ -129,6 +141,7 @@ class SwitchingGLM:
         self.observation = observation
         self.dof = dof
         self.lags = lags
+        self.self_lags = self_lags
         self.n_restarts = n_restarts
         self.max_iter = max_iter
         self.tol = tol
@@ -150,6 +163,8 @@ class SwitchingGLM:
             raise ValueError(f"observation must be 'gaussian' or 'studentt', got {self.observation!r}")
         if self.noise not in ("state", "shared"):
             raise ValueError(f"noise must be 'state' or 'shared', got {self.noise!r}")
+        if int(self.self_lags) < 1:
+            raise ValueError(f"self_lags must be >= 1, got {self.self_lags}")
         if self.n_restarts < 1 or self.max_iter < 1:
             raise ValueError("n_restarts and max_iter must be >= 1")
         make_prior(self.prior, **(self.prior_options or {}))
@@ -159,11 +174,12 @@ class SwitchingGLM:
         return self.dof if self.observation == "studentt" else None
 
     def _sequences(self, worms, recorded, for_fit=False):
-        return emissions.prepare_sequences(worms, recorded, self.lags, for_fit=for_fit)
+        return emissions.prepare_sequences(worms, recorded, self.lags, for_fit=for_fit,
+                                           self_lags=int(self.self_lags))
 
     def _check_size(self, seq):
         n_frames = int(seq.frames.sum())
-        n_params = seq.n_neurons + 1
+        n_params = seq.n_coef
         needed = self.n_states * n_params
         if n_frames < needed:
             raise ValueError(
@@ -171,10 +187,11 @@ class SwitchingGLM:
                 f"coefficients per neuron (need >= {needed}); use fewer states, neurons or lags, or more worms"
             )
 
-    def _full_prior(self, prior, n_states, n_neurons):
-        """(K, N, P) prior mean and precision of every coefficient (self terms and bias weak)."""
+    def _full_prior(self, prior, n_states, n_neurons, n_coef):
+        """(K, N, P) prior mean and precision of every coefficient (self terms, bias and own
+        lags weak)."""
         mean_w, prec_w = prior.coefficient_prior(n_states, n_neurons)
-        mean = np.zeros((n_states, n_neurons, n_neurons + 1))
+        mean = np.zeros((n_states, n_neurons, n_coef))
         prec = np.full(mean.shape, 1.0 / self.self_scale**2)
         mean[:, :, :n_neurons] = mean_w
         prec[:, :, :n_neurons] = prec_w
@@ -184,9 +201,8 @@ class SwitchingGLM:
         return mean, prec
 
     def _log_prior(self, params: Params, prior) -> float:
-        n = params.coef.shape[1]
         var = self.self_scale**2
-        weak = np.concatenate([params.self_term.ravel(), params.bias.ravel()])
+        weak = np.concatenate([params.self_history.ravel(), params.bias.ravel()])
         total = prior.log_prior(params.interaction)
         total += float(np.sum(-0.5 * (np.log(2 * np.pi * var) + weak**2 / var)))
         noise = params.noise[:1] if self.noise == "shared" else params.noise  # one prior term per variance
@@ -194,19 +210,18 @@ class SwitchingGLM:
         pseudo = mstep.transition_pseudocounts(params.n_states, self.transition_concentration, self.stickiness)
         total += mstep.log_dirichlet(np.exp(params.log_transition), pseudo)
         total += mstep.log_dirichlet(np.exp(params.log_initial), np.full(params.n_states, self.transition_concentration))
-        del n
         return total
 
     # ------------------------------------------------------------------ EM
     def _m_step(self, seq, posterior, counts, params, prior):
         """One pass of exact block updates; returns new params (prior updated in place)."""
-        n_states, n_neurons = params.coef.shape[:2]
+        n_states, n_neurons, n_coef = params.coef.shape
         weights = None
         if self._dof is not None:
             weights = emissions.student_weights(params.coef, params.noise, seq, self._dof)
         stats = emissions.sufficient_stats(seq, posterior, weights)
         prior.e_step(params.interaction)
-        mean, prec = self._full_prior(prior, n_states, n_neurons)
+        mean, prec = self._full_prior(prior, n_states, n_neurons, n_coef)
         coef = mstep.solve_coefficients(stats, params.noise, mean, prec)
         noise = mstep.update_noise(stats, coef, self.noise_shape, self.noise_rate, shared=self.noise == "shared")
         new = replace(params, coef=coef, noise=noise)
@@ -253,7 +268,7 @@ class SwitchingGLM:
         params = Params(
             log_initial=np.full(n_states, -np.log(n_states)),
             log_transition=np.log(np.full((n_states, n_states), 1.0 / n_states)),
-            coef=np.zeros((n_states, n_neurons, n_neurons + 1)),
+            coef=np.zeros((n_states, n_neurons, seq.n_coef)),
             noise=np.ones((n_states, n_neurons)),
         )
         prior = make_prior("none")  # first regression: weak ridge only
@@ -368,7 +383,7 @@ class SwitchingGLM:
         p = self.params_
         ll = emissions.log_likelihood(p.coef, p.noise, seq, self._dof)
         predicted, _, _ = filter_predict(p.log_initial, p.log_transition, ll, seq.frames)
-        means = emissions.state_means(p.coef, seq.x)  # (B, T, K, N)
+        means = emissions.state_means(p.coef, seq.x, seq.own)  # (B, T, K, N)
         yhat = np.einsum("btk,btkn->btn", predicted, means)
         yhat[~seq.frames] = np.nan
         return [yhat[w, : len(y)] for w, y in enumerate(worms)]

@@ -43,7 +43,7 @@ def solve_coefficients(stats, noise, prior_mean, prior_precision):
     idx = np.arange(n_coef)
     for k in range(n_states):
         for i in range(n_neurons):
-            a = stats.gram[k, stats.pattern[i]] / noise[k, i]
+            a = stats.gram_of(k, i) / noise[k, i]
             a[idx, idx] += prior_precision[k, i]
             _, coef[k, i], info = lapack.dposv(a, rhs[k, i], lower=True)
             if info != 0:
@@ -54,10 +54,16 @@ def solve_coefficients(stats, noise, prior_mean, prior_precision):
 def residual_sum_of_squares(stats, coef):
     """γ-weighted RSS (K, N): Σ yy - 2 wᵀ cross + wᵀ gram w."""
     quad = np.empty(coef.shape[:2])
+    n_shared = stats.gram.shape[-1]
+    shared = coef[..., :n_shared]
     for q in range(stats.gram.shape[1]):
         sel = stats.pattern == q
-        gw = np.matmul(coef[:, sel], stats.gram[:, q])  # (K, n_q, P)
-        quad[:, sel] = (gw * coef[:, sel]).sum(-1)
+        gw = np.matmul(shared[:, sel], stats.gram[:, q])  # (K, n_q, P_x)
+        quad[:, sel] = (gw * shared[:, sel]).sum(-1)
+    if stats.own_x is not None:  # the neuron-specific blocks of the own past frames
+        own = coef[..., n_shared:]
+        quad += 2 * np.einsum("kns,knsp,knp->kn", own, stats.own_x, shared)
+        quad += np.einsum("kns,knsr,knr->kn", own, stats.own_own, own)
     rss = stats.yy - 2 * (coef * stats.cross).sum(-1) + quad
     return np.maximum(rss, 0.0)
 
