@@ -6,9 +6,11 @@ resampling or smoothing), keeps the neurons labelled in >= --min-worm-fraction o
 z-scores each worm with its training frames only, and reports:
 
 1. held-out time blocks (100-frame blocks, 20% held out per worm): marginal log-likelihood per
-   observed value (nats) and one-step R² for K = 1..6 against copy-last (ŷ_t = y_{t-1}; its
+   observed value (nats), one-step R² and one-step skill (1 − MSE / MSE of copy-last, pooled
+   over neurons and frames, with a 95% bootstrap interval over the held-out blocks, and its
+   gain over K = 1 paired block by block) for K = 1..6 against copy-last (ŷ_t = y_{t-1}; its
    likelihood is a Gaussian random walk with per-neuron variance fitted on training frames);
-2. leave-one-worm-out: the same metrics for K = 1 and the chosen K;
+2. leave-one-worm-out: the same metrics for K = 1 and the chosen K, with the skill per worm;
 3. states vs behaviour (fit on all worms): reversal fraction and mean velocity per state,
    per-state AUROC for reversals, balanced accuracy of the most reversal-rich state, η² of
    velocity by state, and NMI(state, reversal) and η² against a null of the state sequences
@@ -16,12 +18,13 @@ z-scores each worm with its training frames only, and reports:
 4. AUROC of |shared interaction| and P(connection) against the Cook 2019 adjacency, with a
    degree-preserving null (``connectome.compare.edge_auroc``).
 
-Options ``--noise shared`` and ``--detrend 1`` give the simulator setting of the workflow
-config; ``--skip-lowo`` skips section 2. The loader is the shared ``benchmarks/_dag2023.py``.
+The defaults are the stage's (shared noise, linear detrending, 3 own lags, one-hot prior);
+``--noise state --detrend -1 --self-lags 1`` is the earlier model; ``--skip-lowo`` skips
+section 2. The loader is the shared ``benchmarks/_dag2023.py``.
 
 Prints tables, writes benchmarks/results/<--out>.json and .md (quoted in docs/glmhmm.md).
 
-    nice /work/venv/bin/python benchmarks/glmhmm_dag2023.py [--noise shared] [--detrend 1] [--out NAME]
+    nice .venv/bin/python benchmarks/glmhmm_dag2023.py [--self-lags 3] [--noise shared] [--detrend 1] [--out NAME]
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from pipelines.glmhmm.evaluate import (
     behaviour_null,
     copy_last,
     one_step_r2,
+    one_step_skill,
+    skill_interval,
     state_behaviour,
 )
 from pipelines.glmhmm.model import SwitchingGLM
@@ -91,9 +96,18 @@ def evaluate_split(train, rec_train, test, rec_test, n_states, options):
         "loglik": float(marginal.sum() / n_obs.sum()),
         "r2": one_step_r2(truth, preds),
         "r2_copy_last": one_step_r2(truth, copies),
+        "skill_per_neuron": one_step_skill(truth, preds),
         "unused": int(model.unused_states_.size),
         "model": model,
+        "truth": truth,
+        "predictions": preds,
     }
+
+
+def _plain(result: dict) -> dict:
+    """JSON-ready copy of an ``evaluate_split`` result (no model, traces or predictions)."""
+    return {key: (v.tolist() if isinstance(v, np.ndarray) else v) for key, v in result.items()
+            if key not in ("model", "truth", "predictions")}
 
 
 def fmt(x):
@@ -108,8 +122,10 @@ def main(argv=None) -> int:
     parser.add_argument("--restarts", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--noise", default="state", choices=["state", "shared"])
-    parser.add_argument("--detrend", type=int, default=None, help="polynomial trend removed per worm and neuron")
+    parser.add_argument("--noise", default="shared", choices=["state", "shared"])
+    parser.add_argument("--detrend", type=int, default=1,
+                        help="polynomial trend removed per worm and neuron (-1: none)")
+    parser.add_argument("--self-lags", type=int, default=3, help="own past frames per neuron (stage default 3)")
     parser.add_argument("--skip-lowo", action="store_true", help="skip the leave-one-worm-out section")
     parser.add_argument("--out", default="glmhmm_dag2023", help="results file stem in benchmarks/results/")
     args = parser.parse_args(argv)
@@ -119,9 +135,10 @@ def main(argv=None) -> int:
     start_all = time.perf_counter()
     raw = load_worms(DATA)
     arrays, recorded, neurons = common_space(raw, args.min_worm_fraction)
-    if args.detrend is not None:  # fitted on all frames: a low-order trend per (worm, neuron)
+    if args.detrend >= 0:  # fitted on all frames: a low-order trend per (worm, neuron)
         arrays = detrend(arrays, args.detrend)
-    options = {"prior": args.prior, "n_restarts": args.restarts, "seed": args.seed, "noise": args.noise}
+    options = {"prior": args.prior, "n_restarts": args.restarts, "seed": args.seed, "noise": args.noise,
+               "self_lags": args.self_lags}
     print(f"{len(arrays)} worms, {len(neurons)} neurons labelled in >= {args.min_worm_fraction:.0%} of worms, "
           f"dt {np.median([w['dt'] for w in raw]):.3f} s, frames {[len(a) for a in arrays]}")
     out = {"settings": vars(args), "n_neurons": len(neurons), "neurons": neurons}
@@ -143,18 +160,30 @@ def main(argv=None) -> int:
         rw = random_walk_loglik(train, test, rec_tr, rec_te)
         blocks = {}
         lines += ["### Held-out time blocks (20% of 100-frame blocks per worm)", "",
-                  "| model | loglik (nats/value) | median one-step R² | median R² − copy-last | unused states |",
-                  "|---|---|---|---|---|"]
+                  f"Skill = 1 − MSE / MSE(copy-last), pooled over neurons and frames, [95% bootstrap interval "
+                  f"over the {len(test)} held-out blocks]; gain over K={args.states[0]} paired block by block.", "",
+                  "| model | loglik (nats/value) | median one-step R² | median R² − copy-last | neurons above copy-last "
+                  f"| skill | skill gain over K={args.states[0]} (p) | unused states |",
+                  "|---|---|---|---|---|---|---|---|"]
+        first = None
         for k in args.states:
             res = evaluate_split(train, rec_tr, test, rec_te, k, options)
-            blocks[k] = {key: (v.tolist() if isinstance(v, np.ndarray) else v) for key, v in res.items() if key != "model"}
+            first = first or res
+            interval = skill_interval(res["truth"], res["predictions"],
+                                      None if res is first else first["predictions"], seed=args.seed)
+            blocks[k] = _plain(res) | {"skill": interval}
             gain = np.nanmedian(res["r2"] - res["r2_copy_last"])
+            above = float(np.nanmean(res["skill_per_neuron"] > 0))
             if k != args.states[0]:
-                blocks[k]["median_r2_gain_vs_first_K"] = float(np.nanmedian(res["r2"] - np.array(blocks[args.states[0]]["r2"])))
-            lines.append(f"| K={k} | {fmt(res['loglik'])} | {fmt(np.nanmedian(res['r2']))} | {fmt(gain)} | {res['unused']} |")
+                blocks[k]["median_r2_gain_vs_first_K"] = float(np.nanmedian(res["r2"] - first["r2"]))
+            versus = ("–" if res is first else f"{interval['gain']:+.4f} [{interval['gain_low']:+.4f}, "
+                      f"{interval['gain_high']:+.4f}] (p {interval['gain_p']:.3f})")
+            lines.append(f"| K={k} | {fmt(res['loglik'])} | {fmt(np.nanmedian(res['r2']))} | {gain:+.4f} | {above:.2f} | "
+                         f"{interval['skill']:.4f} [{interval['skill_low']:.4f}, {interval['skill_high']:.4f}] | "
+                         f"{versus} | {res['unused']} |")
             print(lines[-1])
         copy_r2 = np.nanmedian(blocks[args.states[0]]["r2_copy_last"])
-        lines.append(f"| copy-last (random walk) | {fmt(rw)} | {fmt(copy_r2)} | 0 | – |")
+        lines.append(f"| copy-last (random walk) | {fmt(rw)} | {fmt(copy_r2)} | 0 | – | 0 | – | – |")
         print(lines[-1])
         out["time_blocks"] = {"per_K": blocks, "copy_last_loglik": rw, "copy_last_median_r2": copy_r2}
         usable = [k for k in args.states if blocks[k]["unused"] == 0]
@@ -166,24 +195,35 @@ def main(argv=None) -> int:
         zw, _, _ = standardize(arrays)
         lowo = {}
         lines += ["", f"### Leave-one-worm-out (K=1 vs K={best})", "",
-                  "| model | loglik (nats/value) | median one-step R² | median R² − copy-last |", "|---|---|---|---|"]
+                  "| model | loglik (nats/value) | median one-step R² | median R² − copy-last | skill (pooled) "
+                  "| skill per worm | worms with skill above K=1 |", "|---|---|---|---|---|---|---|"]
+        one_state_preds = None
         for k in ([] if args.skip_lowo else sorted({1, best})):
-            logliks, r2s, copies = [], [], []
+            logliks, r2s, copies, skills, preds, truths = [], [], [], [], [], []
             for w in range(len(zw)):
                 rest = [a for j, a in enumerate(zw) if j != w]
                 res = evaluate_split(rest, np.delete(recorded, w, 0), [zw[w]], recorded[w:w + 1], k, options)
                 logliks.append(res["loglik"])
                 r2s.append(res["r2"])
                 copies.append(res["r2_copy_last"])
+                preds += res["predictions"]
+                truths += res["truth"]
+                skills.append(skill_interval(res["truth"], res["predictions"], n_boot=1)["skill"])
             r2s, copies = np.concatenate(r2s), np.concatenate(copies)
+            pooled = skill_interval(truths, preds, one_state_preds, n_boot=1)
+            if k == 1:
+                one_state_preds, one_state_skills = preds, skills
             lowo[k] = {"loglik_per_worm": logliks, "median_r2": float(np.nanmedian(r2s)),
-                       "median_r2_gain_vs_copy_last": float(np.nanmedian(r2s - copies))}
-            lines.append(f"| K={k} | {fmt(np.mean(logliks))} | {fmt(np.nanmedian(r2s))} | {fmt(np.nanmedian(r2s - copies))} |")
+                       "median_r2_gain_vs_copy_last": float(np.nanmedian(r2s - copies)),
+                       "skill_per_worm": skills, "skill": pooled["skill"], "skill_gain_vs_K1": pooled.get("gain")}
+            better = "–" if k == 1 else f"{sum(a > b for a, b in zip(skills, one_state_skills, strict=True))}/{len(skills)}"
+            lines.append(f"| K={k} | {fmt(np.mean(logliks))} | {fmt(np.nanmedian(r2s))} | {np.nanmedian(r2s - copies):+.4f} | "
+                         f"{pooled['skill']:.4f} | {', '.join(f'{v:.3f}' for v in skills)} | {better} |")
             print(lines[-1])
         rw_lowo = np.nan if args.skip_lowo else np.mean([random_walk_loglik([a for j, a in enumerate(zw) if j != w], [zw[w]],
                                               np.delete(recorded, w, 0), recorded[w:w + 1]) for w in range(len(zw))])
         if not args.skip_lowo:
-            lines.append(f"| copy-last (random walk) | {fmt(rw_lowo)} | {fmt(np.nanmedian(copies))} | 0 |")
+            lines.append(f"| copy-last (random walk) | {fmt(rw_lowo)} | {fmt(np.nanmedian(copies))} | 0 | 0 | – | – |")
         print(lines[-1])
         out["leave_one_worm_out"] = {"per_K": lowo, "copy_last_loglik": rw_lowo}
 

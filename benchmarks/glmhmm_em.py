@@ -30,13 +30,14 @@ ANCHOR_DYNAMAX_S = 0.75
 TARGET_S = 0.5
 
 
-def ours(worms, states, n_states, iters, prior, threads):
+def ours(worms, states, n_states, iters, prior, threads, self_lags=1):
     """Median seconds per EM iteration (E-step + M-step; init excluded) and accuracy."""
+    options = dict(prior=prior, n_restarts=1, seed=0, self_lags=self_lags)
     with threadpool_limits(threads):
         SwitchingGLM(n_states, n_restarts=1, max_iter=1).fit([w[:200] for w in worms])  # warm numba
-        timed = SwitchingGLM(n_states, prior=prior, n_restarts=1, max_iter=iters, tol=0.0, seed=0).fit(worms)
+        timed = SwitchingGLM(n_states, max_iter=iters, tol=0.0, **options).fit(worms)
         per_iter = float(np.median(timed.iteration_seconds_))
-        converged = SwitchingGLM(n_states, prior=prior, n_restarts=1, max_iter=100, seed=0).fit(worms)
+        converged = SwitchingGLM(n_states, max_iter=100, **options).fit(worms)
     labels = np.concatenate([p.argmax(1) for p in converged.predict_proba(worms)])
     return {
         "seconds_per_iteration": per_iter,
@@ -46,14 +47,17 @@ def ours(worms, states, n_states, iters, prior, threads):
     }
 
 
-def dynamax(y, states, n_states, iters):
-    """dynamax LinearAutoregressiveHMM (k-means init): seconds per iteration after JIT, accuracy."""
+def dynamax(y, states, n_states, iters, num_lags=1):
+    """dynamax LinearAutoregressiveHMM (k-means init): seconds per iteration after JIT, accuracy.
+
+    ``num_lags`` 3 is the closest library model to ours with 3 own lags (it also couples every
+    neuron to every other one at every lag, 3N + 1 inputs per regression)."""
     import jax.numpy as jnp
     import jax.random as jr
     from dynamax.hidden_markov_model import LinearAutoregressiveHMM
 
     n_neurons = y.shape[2]
-    hmm = LinearAutoregressiveHMM(n_states, n_neurons, num_lags=1, transition_matrix_stickiness=10.0)
+    hmm = LinearAutoregressiveHMM(n_states, n_neurons, num_lags=num_lags, transition_matrix_stickiness=10.0)
     emissions = jnp.asarray(y)
     inputs = jnp.stack([hmm.compute_inputs(e) for e in emissions])
     params, props = hmm.initialize(jr.PRNGKey(0), method="kmeans", emissions=emissions.reshape(-1, n_neurons))
@@ -93,9 +97,14 @@ def main(argv=None) -> int:
         for threads in (1, 2):
             rows[f"ours {prior} ({threads} BLAS thread{'s' if threads > 1 else ''})"] = ours(
                 worms, states, args.states, args.iters, prior, threads)
+        # the stage default: 3 own past frames per neuron (N + 3 coefficients per regression)
+        rows[f"ours {prior}, 3 own lags (1 BLAS thread)"] = ours(
+            worms, states, args.states, args.iters, prior, 1, self_lags=3)
     if not args.skip_dynamax:
         try:
             rows["dynamax LinearAutoregressiveHMM"] = dynamax(y, states, args.states, args.iters)
+            rows["dynamax LinearAutoregressiveHMM, 3 lags"] = dynamax(y, states, args.states,
+                                                                      args.iters, num_lags=3)
         except ImportError as err:
             print(f"dynamax not available ({err}); skipped")
     print(f"{args.neurons} neurons, {args.worms} worms x {args.frames} frames, {args.states} states; "

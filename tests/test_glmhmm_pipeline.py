@@ -45,6 +45,9 @@ def test_fit_map_roundtrip(tmp_path):
     assert np.isnan(summary["state_posterior"].values[2, 360:]).all()
     np.testing.assert_allclose(summary["state_posterior"].values[0].sum(-1), 1.0, rtol=1e-5)
     assert summary["type_probability"].sizes["type"] == 3
+    # the stage default: 3 own past frames per neuron, lag 1 being the self term
+    assert summary["self_history"].sizes["self_lag"] == 3 and summary.attrs["self_lags"] == 3
+    xr.testing.assert_equal(summary["self_history"].sel(self_lag=1, drop=True), summary["self_term"])
     assert summary["k_curve"].sizes["n_states"] == 3
     assert np.all(np.diff(summary["objective"].values) >= -1e-6 * np.abs(summary["objective"].values[1:]))
     assert summary["k_curve"].sel(n_states=2) > summary["k_curve"].sel(n_states=1)

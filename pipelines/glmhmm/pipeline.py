@@ -29,11 +29,12 @@ __all__ = ["DEFAULTS", "load_worms", "model_options", "fit_recording", "map_reco
 DEFAULTS = {
     "n_states": [1, 2, 3, 4, 5, 6],
     "lags": 1,
+    "self_lags": 3,
     "prior": "onehot",
     "observation": "gaussian",
     "dof": 4.0,
-    "noise": "state",
-    "detrend": -1,
+    "noise": "shared",
+    "detrend": 1,
     "restarts": 3,
     "max_iter": 100,
     "tol": 1e-5,
@@ -142,6 +143,7 @@ def model_options(settings: dict, prior_options: dict | None = None) -> dict:
         "dof": settings["dof"],
         "noise": settings["noise"],
         "lags": settings["lags"],
+        "self_lags": settings["self_lags"],
         "n_restarts": settings["restarts"],
         "max_iter": settings["max_iter"],
         "tol": settings["tol"],
@@ -213,6 +215,7 @@ def summary_dataset(model, worms, recorded, neurons, store, curve):
             "state_posterior": (("worm", "time", "state"), posterior),
             "interaction": (("state", "post", "pre"), p.interaction.astype(np.float32)),
             "self_term": (("state", "neuron"), p.self_term.astype(np.float32)),
+            "self_history": (("state", "neuron", "self_lag"), p.self_history.astype(np.float32)),
             "bias": (("state", "neuron"), p.bias.astype(np.float32)),
             "noise_variance": (("state", "neuron"), p.noise.astype(np.float32)),
             "shared_interaction": (("post", "pre"), shared.astype(np.float32)),
@@ -244,10 +247,12 @@ def summary_dataset(model, worms, recorded, neurons, store, curve):
             "restart": np.arange(len(model.restarts_)),
             "n_states": curve["n_states"].values,
             "fold": np.arange(curve.sizes["fold"]),
+            "self_lag": np.arange(1, p.self_history.shape[2] + 1),
         },
     )
     ds["state_posterior"].attrs["description"] = "p(state | whole worm's calcium), NaN after the worm's last frame"
     ds["interaction"].attrs["description"] = "per-state coupling W_k (post <- pre), z-scored units per frame, zero diagonal"
+    ds["self_history"].attrs["description"] = "per-state coefficients of each neuron's own past frames (self_lag 1 = self_term)"
     ds["shared_interaction"].attrs["description"] = "state-constant interaction (W0 of the Gaussian prior, mu*(pi_exc - pi_inh) of the one-hot prior)"
     ds["type_probability"].attrs["description"] = "learned prior probability of each connection type (one-hot prior only; NaN otherwise and on the diagonal)"
     ds["objective"].attrs["description"] = "log p(y) + log prior of the kept restart per EM iteration (nats)"
@@ -260,6 +265,7 @@ def summary_dataset(model, worms, recorded, neurons, store, curve):
         prior=model.prior,
         observation=model.observation,
         lags=model.lags,
+        self_lags=int(model.self_lags),
     )
     return ds
 
