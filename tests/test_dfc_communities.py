@@ -22,7 +22,14 @@ from pipelines.dfc.communities import (
     neuron_stability,
     run_communities,
 )
-from pipelines.dfc.communities.sbm import _hyper, _state, _sweep, _total_dl, node_statistics
+from pipelines.dfc.communities.sbm import (
+    _hyper,
+    _merge_deltas,
+    _state,
+    _sweep,
+    _total_dl,
+    node_statistics,
+)
 
 
 def planted_graph(n=120, blocks=4, inside=3.0, outside=1.0, density=1.0, seed=0):
@@ -110,10 +117,12 @@ def test_sbm_hierarchy_is_nested_and_coarsening():
     assert np.argmin(fit.description_length) == 0
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 10_000), blocks=st.integers(1, 6),
-       model=st.sampled_from(["exponential", "lognormal"]))
-def test_sweep_deltas_match_recomputed_description_length(seed, blocks, model):
+       model=st.sampled_from(["exponential", "lognormal"]),
+       structure=st.sampled_from(["general", "assortative"]))
+def test_sweep_and_merge_deltas_match_recomputed_description_length(seed, blocks, model,
+                                                                     structure):
     rng = np.random.default_rng(seed)
     n = 25
     weights = np.triu(rng.exponential(1.0, (n, n)) * (rng.random((n, n)) < 0.6), 1)
@@ -121,12 +130,19 @@ def test_sweep_deltas_match_recomputed_description_length(seed, blocks, model):
     A = node_statistics(weights + weights.T, model)
     c = np.ones(n)
     labels, X, size = _state(A, c, rng.integers(0, blocks, n))
-    hyper = _hyper(A, model)
+    hyper = _hyper(A, model, structure)
     before = _total_dl(X, size, hyper)
     moves, change = _sweep(A, c, labels, X, size, hyper, rng.permutation(n))
-    _, X2, size2 = _state(A, c, labels)
-    assert np.isclose(_total_dl(X2, size2, hyper), before + change, atol=1e-6)
+    labels, X2, size2 = _state(A, c, labels)
+    after = _total_dl(X2, size2, hyper)
+    assert np.isclose(after, before + change, atol=1e-6)
     assert change <= 0
+    if size2.size > 1:  # the predicted DL change of merging blocks 0 and 1
+        candidates = np.full((size2.size, 1), -1, dtype=np.int64)
+        candidates[0, 0] = 1
+        _, delta = _merge_deltas(X2, size2, hyper, candidates)
+        merged, X3, size3 = _state(A, c, np.where(labels == 1, 0, labels))
+        assert np.isclose(_total_dl(X3, size3, hyper), after + delta[0], atol=1e-6)
 
 
 def test_sbm_rejects_bad_input():
