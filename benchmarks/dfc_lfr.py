@@ -9,11 +9,8 @@ the same graphs; the paper's NWSBM NMIs were mostly 0.28-0.65.
 
     nice python benchmarks/dfc_lfr.py [--graphs 10] [--settings 1 2 ...] [--restarts 10]
                                       [--degree-corrected false|true|auto]
-                                      [--weight-model exponential|lognormal|auto]
-                                      [--structure general|assortative|auto]
 
-Prints a table and writes benchmarks/results/dfc_lfr_dc_<dc>_<weight model>[_<structure>].json
-(the structure suffix only when it is not ``general``).
+Prints a table and writes benchmarks/results/dfc_lfr_dc_<false|true|auto>.json.
 """
 
 from __future__ import annotations
@@ -32,12 +29,11 @@ RESULTS = Path(__file__).parent / "results" / "dfc_lfr_{}.json"
 
 
 def score_graph(graph: dict, restarts: int, seed: int, degree_corrected,
-                weight_model: str = "exponential", structure: str = "general") -> dict:
+                weight_model: str = "exponential") -> dict:
     truth = graph["labels"]
     start = time.perf_counter()
     fit = fit_sbm(graph["weights"], seed=seed, restarts=restarts,
-                  degree_corrected=degree_corrected, weight_model=weight_model,
-                  structure=structure)
+                  degree_corrected=degree_corrected, weight_model=weight_model)
     sbm_time = time.perf_counter() - start
     start = time.perf_counter()
     leiden = leiden_communities(graph["weights"], seed=seed)
@@ -51,7 +47,6 @@ def score_graph(graph: dict, restarts: int, seed: int, degree_corrected,
         "sbm_blocks": fit.n_blocks, "sbm_levels": len(fit.levels),
         "sbm_degree_corrected": bool(fit.degree_corrected),
         "sbm_lognormal": fit.weight_model == "lognormal",
-        "sbm_assortative": fit.structure == "assortative",
         "leiden": nmi(truth, leiden), "leiden_blocks": int(leiden.max()) + 1,
         "louvain": nmi(truth, louvain),
         "sbm_seconds": sbm_time, "leiden_seconds": leiden_time,
@@ -66,7 +61,6 @@ def summarise(rows: list[dict]) -> dict:
         out[key] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1))}
     out["dc_fraction"] = float(np.mean([r["sbm_degree_corrected"] for r in rows]))
     out["lognormal_fraction"] = float(np.mean([r["sbm_lognormal"] for r in rows]))
-    out["assortative_fraction"] = float(np.mean([r["sbm_assortative"] for r in rows]))
     return out
 
 
@@ -79,14 +73,12 @@ def main() -> None:
     parser.add_argument("--degree-corrected", choices=["false", "true", "auto"], default="false")
     parser.add_argument("--weight-model", choices=["exponential", "lognormal", "auto"],
                         default="exponential")
-    parser.add_argument("--structure", choices=["general", "assortative", "auto"],
-                        default="general")
     args = parser.parse_args()
     degree_corrected = {"false": False, "true": True, "auto": "auto"}[args.degree_corrected]
 
     report = {"graphs_per_setting": args.graphs, "restarts": args.restarts,
               "degree_corrected": args.degree_corrected, "weight_model": args.weight_model,
-              "structure": args.structure, "n_nodes": lfr.N_NODES,
+              "n_nodes": lfr.N_NODES,
               "max_degree": lfr.MAX_DEGREE, "tau1": lfr.TAU1, "tau2": lfr.TAU2, "settings": {}}
     header = (f"{'set':>3} {'mu_t':>5} {'mu_w':>5} {'beta':>4} {'<k>':>3} | {'got mu_t':>8} "
               f"{'got mu_w':>8} {'skip':>5} | {'SBM (DL level)':>14} {'SBM oracle':>11} "
@@ -98,8 +90,8 @@ def main() -> None:
         start = time.perf_counter()
         graphs, skipped = lfr.weighted_lfr(setting, args.graphs)
         generation = time.perf_counter() - start
-        rows = [score_graph(g, args.restarts, args.seed, degree_corrected, args.weight_model,
-                            args.structure) for g in graphs]
+        rows = [score_graph(g, args.restarts, args.seed, degree_corrected, args.weight_model)
+                for g in graphs]
         summary = summarise(rows)
         anchor = max(summary["leiden"]["mean"], summary["louvain"]["mean"])
         report["settings"][str(key)] = {
@@ -125,8 +117,7 @@ def main() -> None:
           f"{overall['sbm_oracle_level']:.3f}, Leiden {overall['leiden']:.3f}, Louvain "
           f"{overall['louvain']:.3f}; SBM beats the best baseline in {wins}/"
           f"{len(report['settings'])} settings")
-    suffix = "" if args.structure == "general" else f"_{args.structure}"
-    path = Path(str(RESULTS).format(f"dc_{args.degree_corrected}_{args.weight_model}{suffix}"))
+    path = Path(str(RESULTS).format(f"dc_{args.degree_corrected}_{args.weight_model}"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, default=float) + "\n")
     print(f"wrote {path}")

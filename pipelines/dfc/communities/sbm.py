@@ -63,8 +63,6 @@ class SBMFit:
         Whether the selected fit corrects weights for node strength.
     weight_model : str
         The selected fit's weight distribution ("exponential" or "lognormal").
-    structure : str
-        The selected fit's block structure ("general" or "assortative").
     restart_labels : list of (N,) int
         Level-0 partition of every restart (for consensus stability).
     restart_dl : list of float
@@ -75,7 +73,6 @@ class SBMFit:
     description_length: list[float]
     degree_corrected: bool
     weight_model: str = "exponential"
-    structure: str = "general"
     restart_labels: list[np.ndarray] = field(default_factory=list)
     restart_dl: list[float] = field(default_factory=list)
 
@@ -88,16 +85,12 @@ class SBMFit:
 # Scores (numba kernels). X is a (5, B, B) stack of block statistics: slots, edges, raw weight,
 # and the weight model's sufficient statistics Σx, Σx² (x = w for the exponential model, log w
 # for the log-normal one). The diagonal holds within-block totals (each unordered pair once).
-# ``hyper`` is (model, h1, h2, h3, h4, structure): model 0 exponential (h1 = rate prior w̄),
-# model 1 log-normal (Normal-inverse-gamma prior: mean h1, κ0 h2, α0 h3, β0 h4); structure 0
-# general (every block pair its own parameters), 1 assortative (every block its own within
-# parameters, all pairs between blocks share one set: the planted-partition model).
+# ``hyper`` is (model, h1, h2, h3, h4): model 0 exponential (h1 = rate prior w̄), model 1
+# log-normal (Normal-inverse-gamma prior: mean h1, κ0 h2, α0 h3, β0 h4).
 
 _N_STATS = 5
 EXPONENTIAL, LOGNORMAL = 0, 1
 WEIGHT_MODELS = {"exponential": EXPONENTIAL, "lognormal": LOGNORMAL}
-GENERAL, ASSORTATIVE = 0, 1
-STRUCTURES = {"general": GENERAL, "assortative": ASSORTATIVE}
 _LOG_2PI = log(2.0 * np.pi)
 
 
@@ -154,45 +147,20 @@ def _prior_count_terms(n_total, n_blocks):
 
 
 @njit(cache=True)
-def _between(X, size):
-    """(5,) statistics summed over every pair of distinct active blocks."""
-    out = np.zeros(X.shape[0])
-    cap = size.shape[0]
-    for r in range(cap):
-        if size[r] <= 0:
-            continue
-        for s in range(r + 1, cap):
-            if size[s] > 0:
-                out += X[:, r, s]
-    return out
-
-
-@njit(cache=True)
-def _stats_cost(d, hyper):
-    return _pair_cost(d[0], d[1], d[3], d[4], hyper)
-
-
-@njit(cache=True)
 def _total_dl(X, size, hyper):
     n_total = 0.0
     n_blocks = 0
     dl = 0.0
     cap = size.shape[0]
-    assortative = hyper[5] == ASSORTATIVE
     for r in range(cap):
         if size[r] <= 0:
             continue
         n_total += size[r]
         n_blocks += 1
         dl -= lgamma(size[r] + 1.0)
-        if assortative:
-            dl += _cost_at(X, r, r, hyper)
-            continue
         for s in range(r, cap):
             if size[s] > 0:
                 dl += _cost_at(X, r, s, hyper)
-    if assortative:
-        dl += _stats_cost(_between(X, size), hyper)
     return dl + _prior_count_terms(n_total, n_blocks)
 
 
@@ -221,23 +189,6 @@ def _move_delta(X, size, n_blocks, n_total, hyper, r, s, k, self_stats, c_i):
 
 
 @njit(cache=True)
-def _move_delta_assortative(X, size, n_blocks, n_total, hyper, r, s, k, self_stats, c_i,
-                            between):
-    """:func:`_move_delta` of the assortative model: only blocks r, s and the shared
-    between-block statistics ``between`` (5,) change (the node's links to r leave r's
-    interior, its links to s join s's)."""
-    old = _cost_at(X, r, r, hyper) + _cost_at(X, s, s, hyper) + _stats_cost(between, hyper)
-    new = _cost_shifted(X, r, r, k[:, r] + self_stats, -1.0, hyper)
-    new += _cost_shifted(X, s, s, k[:, s] + self_stats, 1.0, hyper)
-    new += _stats_cost(between + k[:, r] - k[:, s], hyper)
-    prior = (lgamma(size[r] + 1.0) + lgamma(size[s] + 1.0)
-             - lgamma(size[r] - c_i + 1.0) - lgamma(size[s] + c_i + 1.0))
-    if size[r] - c_i <= 0:
-        prior += _prior_count_terms(n_total, n_blocks - 1) - _prior_count_terms(n_total, n_blocks)
-    return new - old + prior
-
-
-@njit(cache=True)
 def _sweep(A, c, b, X, size, hyper, order):
     """One greedy node-move sweep in ``order``; updates b, X, size in place.
 
@@ -255,8 +206,6 @@ def _sweep(A, c, b, X, size, hyper, order):
         if size[t] > 0:
             n_total += size[t]
             n_blocks += 1
-    assortative = hyper[5] == ASSORTATIVE
-    between = _between(X, size)
     moves = 0
     total = 0.0
     for i in order:
@@ -273,19 +222,13 @@ def _sweep(A, c, b, X, size, hyper, order):
         for s in range(cap):
             if size[s] <= 0 or s == r:
                 continue
-            if assortative:
-                d = _move_delta_assortative(X, size, n_blocks, n_total, hyper, r, s, k,
-                                            self_stats, c[i], between)
-            else:
-                d = _move_delta(X, size, n_blocks, n_total, hyper, r, s, k, self_stats, c[i])
+            d = _move_delta(X, size, n_blocks, n_total, hyper, r, s, k, self_stats, c[i])
             if d < best:
                 best = d
                 best_s = s
         if best_s < 0:
             continue
         s = best_s
-        for q in range(n_stats):
-            between[q] += k[q, r] - k[q, s]
         for t in range(cap):
             if size[t] <= 0 or t == r or t == s:
                 continue
@@ -329,26 +272,12 @@ def _merge_deltas(X, size, hyper, candidates):
     count_change = _prior_count_terms(n_total, n_blocks - 1) - _prior_count_terms(n_total, n_blocks)
     partner = np.full(cap, -1)
     delta = np.full(cap, np.inf)
-    assortative = hyper[5] == ASSORTATIVE
-    between = _between(X, size)
-    between_cost = _stats_cost(between, hyper)
     for r in range(cap):
         if size[r] <= 0:
             continue
         for ci in range(candidates.shape[1]):
             s = candidates[r, ci]
             if s < 0 or s == r or size[s] <= 0:
-                continue
-            prior = (lgamma(size[r] + 1.0) + lgamma(size[s] + 1.0)
-                     - lgamma(size[r] + size[s] + 1.0) + count_change)
-            if assortative:  # r-s links become internal to the merged block
-                old = _cost_at(X, r, r, hyper) + _cost_at(X, s, s, hyper) + between_cost
-                new = (_cost_shifted(X, r, r, X[:, s, s] + X[:, r, s], 1.0, hyper)
-                       + _stats_cost(between - X[:, r, s], hyper))
-                d = new - old + prior
-                if d < delta[r]:
-                    delta[r] = d
-                    partner[r] = s
                 continue
             old = 0.0
             new = 0.0
@@ -359,6 +288,8 @@ def _merge_deltas(X, size, hyper, candidates):
                 new += _cost_shifted(X, r, t, X[:, s, t], 1.0, hyper)
             old += _cost_at(X, r, r, hyper) + _cost_at(X, s, s, hyper) + _cost_at(X, r, s, hyper)
             new += _cost_shifted(X, r, r, X[:, s, s] + X[:, r, s], 1.0, hyper)
+            prior = (lgamma(size[r] + 1.0) + lgamma(size[s] + 1.0)
+                     - lgamma(size[r] + size[s] + 1.0) + count_change)
             d = new - old + prior
             if d < delta[r]:
                 delta[r] = d
@@ -413,26 +344,19 @@ def node_statistics(weights: np.ndarray, weight_model: str = "exponential") -> n
 
 
 def description_length(weights: np.ndarray, labels: np.ndarray,
-                       degree_corrected: bool = False, weight_model: str = "exponential",
-                       structure: str = "general") -> float:
+                       degree_corrected: bool = False, weight_model: str = "exponential") -> float:
     """DL (nats) of ``labels`` on the weighted graph ``weights`` (N, N, symmetric, ≥ 0)."""
     _check_weight_model(weight_model)
-    _check_structure(structure)
     A, extra = _prepare(_validate(weights), degree_corrected, weight_model)
     labels = _relabel(np.asarray(labels))
     X = block_statistics(A, labels, labels.max() + 1)
     size = np.bincount(labels).astype(float)
-    return float(_total_dl(X, size, _hyper(A, weight_model, structure)) + extra)
+    return float(_total_dl(X, size, _hyper(A, weight_model)) + extra)
 
 
 def _check_weight_model(weight_model: str) -> None:
     if weight_model not in WEIGHT_MODELS:
         raise ValueError(f"weight_model must be one of {sorted(WEIGHT_MODELS)}, got {weight_model!r}")
-
-
-def _check_structure(structure: str) -> None:
-    if structure not in STRUCTURES:
-        raise ValueError(f"structure must be one of {sorted(STRUCTURES)}, got {structure!r}")
 
 
 def _validate(weights) -> np.ndarray:
@@ -485,18 +409,17 @@ def _prepare(weights: np.ndarray, degree_corrected: bool,
     return A, offset
 
 
-def _hyper(A: np.ndarray, weight_model: str, structure: str = "general") -> np.ndarray:
+def _hyper(A: np.ndarray, weight_model: str) -> np.ndarray:
     """Empirical-Bayes prior of the weight model from the present edges (scale-free: the
     exponential rate prior has the mean weight w̄, graph-tool's default for real-exponential;
     the log-normal's Normal-inverse-gamma prior is centred on the mean log weight with the
-    spread of the log weights and one pseudo-observation), and the block structure flag."""
+    spread of the log weights and one pseudo-observation)."""
     n_edges = A[1].sum()
-    flag = STRUCTURES[structure]
     if weight_model == "exponential":
-        return np.array([EXPONENTIAL, A[3].sum() / n_edges, 0.0, 0.0, 0.0, flag])
+        return np.array([EXPONENTIAL, A[3].sum() / n_edges, 0.0, 0.0, 0.0])
     mean = A[3].sum() / n_edges
     variance = max(A[4].sum() / n_edges - mean**2, 1e-12)
-    return np.array([LOGNORMAL, mean, 1.0, 1.0, variance, flag])
+    return np.array([LOGNORMAL, mean, 1.0, 1.0, variance])
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:
@@ -635,7 +558,6 @@ def fit_sbm(
     *,
     degree_corrected: bool | str = False,
     weight_model: str = "exponential",
-    structure: str = "general",
     restarts: int = 10,
     nested: bool = True,
     max_levels: int = 10,
@@ -666,13 +588,6 @@ def fit_sbm(
         differ in typical weight *and* spread, so a few tight strong weights weigh as much as
         many diffuse weak ones), or "auto": fit both and keep the smaller DL (both are code
         lengths of the same weights).
-    structure : {"general", "assortative", "auto"}
-        "general": every block pair has its own link probability and weight distribution
-        (graph-tool's SBM), so blocks may be defined by any connection profile (e.g. hubs and
-        non-hubs); "assortative": the planted-partition model (Zhang & Peixoto 2020), each
-        block has its own interior parameters and all pairs between blocks share one set, so
-        a block is a group of nodes more (or less) strongly linked among themselves than to
-        the rest, whatever their links outside; "auto": both, the smaller DL wins.
     restarts : int
         Independent agglomeration runs; the smallest DL wins.
     nested : bool
@@ -696,37 +611,33 @@ def fit_sbm(
         raise ValueError("degree_corrected must be true, false or 'auto'")
     if weight_model != "auto":
         _check_weight_model(weight_model)
-    if structure != "auto":
-        _check_structure(structure)
     options = dict(ratio=merge_ratio, fine_below=fine_below, candidates_k=candidates,
                    max_sweeps=max_sweeps,
                    initial_blocks=initial_blocks or max(10, int(np.ceil(2 * np.sqrt(len(weights))))))
     corrections = [False, True] if degree_corrected == "auto" else [bool(degree_corrected)]
     models = list(WEIGHT_MODELS) if weight_model == "auto" else [weight_model]
-    structures = list(STRUCTURES) if structure == "auto" else [structure]
-    variants = [(dc, model, kind) for kind in structures for model in models
-                for dc in corrections]
+    variants = [(dc, model) for model in models for dc in corrections]
     with threadpool_limits(1):  # tiny dense algebra: threads only contend on shared CPUs
         return _fit(weights, variants, restarts, nested, max_levels, seed, options)
 
 
 def _fit(weights, variants, restarts, nested, max_levels, seed, options):
     fits = []
-    for dc, model, kind in variants:
+    for dc, model in variants:
         rng = np.random.default_rng([seed, int(dc)])
         A, extra = _prepare(weights, dc, model)
-        hyper = _hyper(A, model, kind)
+        hyper = _hyper(A, model)
         c = np.ones(A.shape[1])
         (labels, dl), runs = _best_partition(A, c, rng, restarts, A.shape[1], options, hyper)
-        fits.append((dl + extra, dc, model, kind, labels, A, hyper, extra, runs, rng))
-    dl, dc, model, kind, labels, A, hyper, extra, runs, rng = min(fits, key=lambda f: f[0])
+        fits.append((dl + extra, dc, model, labels, A, hyper, extra, runs, rng))
+    dl, dc, model, labels, A, hyper, extra, runs, rng = min(fits, key=lambda f: f[0])
     levels, dls = [labels], [dl]
     if nested:
         levels, dls = _hierarchy(A, hyper, labels, dl, extra, rng, restarts, max_levels, options)
-    log_.debug("SBM: N=%d B=%d DL=%.1f dc=%s weights=%s structure=%s levels=%d",
-               weights.shape[0], labels.max() + 1, dl, dc, model, kind, len(levels))
+    log_.debug("SBM: N=%d B=%d DL=%.1f dc=%s weights=%s levels=%d", weights.shape[0],
+               labels.max() + 1, dl, dc, model, len(levels))
     return SBMFit(labels=labels, levels=levels, description_length=dls, degree_corrected=dc,
-                  weight_model=model, structure=kind, restart_labels=[r[0] for r in runs],
+                  weight_model=model, restart_labels=[r[0] for r in runs],
                   restart_dl=[r[1] + extra for r in runs])
 
 
