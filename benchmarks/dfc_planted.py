@@ -30,12 +30,23 @@ NTF, the worm-mean affinity inside community k's windows minus outside (clipped 
 static per-epoch averaging with the windows known (spec §9.2). It separates failures of the
 community step from failures of the NTF step.
 
+Identifiability (simulator scenarios; what activity alone can tell): per community the
+members missed by the best-matching SBM community with their ``window response`` (SD of the
+calcium inside the community's windows over SD outside, mean over worms; ≈ 1 means the
+neuron's activity hardly changes when its community is on), and the false positives, with
+how many of them the members drive through the simulator's wiring at least as strongly as
+they drive a typical member (:func:`driven_outsiders`; such neurons co-fluctuate with the
+community although the stimulus never reaches them). ``nmi_community_without_driven`` leaves
+those neurons out of the score (a diagnostic, not the headline).
+
     nice python benchmarks/dfc_planted.py [--scenario simulator synthetic] [--seed 0]
 
 Ablations: ``--uniform-pair-penalty`` gives every pair the same L1 weight in the sparse NTF
 (the rule before 2 December 2026) instead of one scaled by the square root of the pair's
 coverage (``pipelines.dfc.ntf.pair_penalty``); ``--communities '{"weight_model":
-"exponential"}'`` fixes the SBM's weight model (default ``auto``).
+"auto"}'`` changes the SBM settings (default: the stage defaults, exponential weights).
+``--save DIR`` keeps each scenario's ``ntf.nc`` and ``communities.nc``; ``--save DIR
+--rescore`` scores them again (same scenario and seed) without refitting.
 
 Prints a table and writes benchmarks/results/dfc_planted.json.
 """
@@ -45,6 +56,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -86,11 +98,14 @@ def fresh_simulation_scenario(n_worms: int, seed: int):
 
 
 def _truth(model: xr.Dataset):
+    """Planted membership, neuron names, active windows per community, and the wiring drive
+    (post, pre): the mean |interaction| over brain states of the simulator's latent model."""
     membership = model["membership"].values
     windows = [list(zip(model["stimulus_start"].values[model["stimulus_community"].values == k],
                         model["stimulus_end"].values[model["stimulus_community"].values == k],
                         strict=True)) for k in range(membership.shape[0])]
-    return membership, [str(n) for n in model["neuron"].values], windows
+    drive = np.abs(model["interaction"].values).mean(axis=0)
+    return membership, [str(n) for n in model["neuron"].values], windows, drive
 
 
 def synthetic_scenario(seed: int):
@@ -100,7 +115,7 @@ def synthetic_scenario(seed: int):
     windows = [[(s, e)] for s, e in zip(store["window_start"].values, store["window_end"].values,
                                         strict=True)]
     return (store, store["membership"].values, [str(n) for n in store["neuron"].values],
-            windows)
+            windows, None)
 
 
 def active(time: np.ndarray, windows) -> np.ndarray:
@@ -121,8 +136,40 @@ def best_block(labels: np.ndarray, members: np.ndarray) -> tuple[int, float]:
     return best
 
 
+def driven_outsiders(members: np.ndarray, drive: np.ndarray) -> np.ndarray:
+    """Non-members that the members drive through the wiring at least as strongly as they
+    drive a typical member of their own: (N,) bool over the truth's neurons.
+
+    ``drive`` (post, pre) is the simulator's |interaction|; a neuron's input from the
+    community is its row sum over members (without itself). Such neurons co-fluctuate with
+    the community during its windows although the stimulus never reaches them, so activity
+    alone cannot tell them from members: the planted split is not fully identifiable.
+    """
+    inside = drive[np.ix_(members, members)]
+    member_input = inside.sum(axis=1) - np.diag(inside)
+    received = drive[:, members].sum(axis=1)
+    return ~members & (received >= np.median(member_input))
+
+
+def window_response(store: xr.Dataset, windows) -> np.ndarray:
+    """(community, neuron) calcium response to each community's windows: SD of the trace
+    inside the windows over SD outside, mean over the worms recording the neuron (≈ 1: the
+    neuron's activity does not change when the community is on)."""
+    calcium = store["calcium"].transpose("worm", "neuron", "time").values
+    time = store["time"].values
+    out = np.full((len(windows), calcium.shape[1]), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # neurons never recorded
+        for k, window in enumerate(windows):
+            on = active(time, window)
+            out[k] = np.nanmean(np.nanstd(calcium[..., on], axis=2)
+                                / np.nanstd(calcium[..., ~on], axis=2), axis=0)
+    return out
+
+
 def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, truth_neurons,
-          windows) -> dict:
+          windows, drive: np.ndarray | None = None,
+          response: xr.DataArray | None = None) -> dict:
     motifs = np.flatnonzero(~ntf["is_baseline"].values)
     time = ntf["time"].values
     auroc = np.array([[roc_auc_score(active(time, windows[k]), ntf["time_factor"].values[r])
@@ -148,6 +195,28 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
         leiden_block, leiden_f1 = best_block(np.where(keep, leiden, -1), members & keep)
         for i in np.flatnonzero(keep & (labels == block)):
             combined_pred.setdefault(neurons[i], k)
+        identifiability = {}
+        if drive is not None:
+            outsiders = driven_outsiders(membership[k].astype(bool), drive)
+            driven = np.array([n in truth_index and bool(outsiders[truth_index[n]])
+                               for n in neurons])
+            false_positive = keep & (labels == block) & ~members
+            scored = keep & ~driven
+            identifiability = {
+                "driven_outsiders": int((keep & driven).sum()),
+                "false_positives": int(false_positive.sum()),
+                "false_positives_driven": int((false_positive & driven).sum()),
+                "missed_members": int((keep & members & (labels != block)).sum()),
+                "missed_member_response": [
+                    round(float(response.sel(neuron=n).values[k]), 2) if response is not None
+                    and n in response["neuron"].values else None
+                    for n in neurons[keep & members & (labels != block)]],
+                "member_response_median": float(np.nanmedian(
+                    [response.sel(neuron=n).values[k] for n in neurons[keep & members]]))
+                if response is not None else None,
+                "nmi_community_without_driven": float(nmi(members[scored],
+                                                          labels[scored] == block)),
+            }
         per_community.append({
             "community": int(k), "component": r, "auroc": float(auroc[k, c]),
             "members": int(membership[k].sum()), "members_in_graph": int((members & keep).sum()),
@@ -159,6 +228,7 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
             "f1": f1, "f1_leiden": leiden_f1,
             "stability_best_block": float(
                 communities["community_stability"].sel(component=r).values[block]),
+            **identifiability,
         })
     present = [n for n in truth_neurons if n in set(neurons[(communities["community"].values >= 0)
                                                            .any(axis=0)])]
@@ -214,24 +284,31 @@ def _uniform_pair_penalty() -> None:
     ntf.pair_penalty = uniform
 
 
-def run(name: str, store, membership, truth_neurons, windows, seed: int, restarts: int,
+def run(name: str, store, membership, truth_neurons, windows, drive, seed: int, restarts: int,
         config: dict | None = None, oracle: bool = True, save: Path | None = None,
-        community_settings: dict | None = None) -> dict:
-    start = time.perf_counter()
-    ntf = components_from_calcium(store, config, seed)
-    ntf_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    communities = component_communities(ntf, {"restarts": restarts, **(community_settings or {})},
-                                         seed)
-    community_seconds = time.perf_counter() - start
-    if save is not None:
-        save.mkdir(parents=True, exist_ok=True)
-        ntf.to_netcdf(save / f"{name}-ntf.nc")
-        communities.to_netcdf(save / f"{name}-communities.nc")
-    result = score(ntf, communities, membership, truth_neurons, windows)
+        community_settings: dict | None = None, rescore: bool = False) -> dict:
+    ntf_seconds = community_seconds = float("nan")
+    if rescore:  # the fits saved by an earlier run with --save
+        ntf = xr.open_dataset(save / f"{name}-ntf.nc", engine="h5netcdf").load()
+        communities = xr.open_dataset(save / f"{name}-communities.nc", engine="h5netcdf").load()
+    else:
+        start = time.perf_counter()
+        ntf = components_from_calcium(store, config, seed)
+        ntf_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        communities = component_communities(
+            ntf, {"restarts": restarts, **(community_settings or {})}, seed)
+        community_seconds = time.perf_counter() - start
+        if save is not None:
+            save.mkdir(parents=True, exist_ok=True)
+            ntf.to_netcdf(save / f"{name}-ntf.nc")
+            communities.to_netcdf(save / f"{name}-communities.nc")
+    response = xr.DataArray(window_response(store, windows), dims=("community", "neuron"),
+                            coords={"neuron": store["neuron"].values})
+    result = score(ntf, communities, membership, truth_neurons, windows, drive, response)
     result.update(scenario=name, seed=seed, config=config or {}, selected_rank=int(
                   ntf.attrs["selected_rank"]), rank_reason=ntf.attrs["reason"], ntf_seconds=ntf_seconds,
-                  community_seconds=community_seconds,
+                  community_seconds=community_seconds, rescored=str(save) if rescore else None,
                   window_oracle=window_oracle(store, membership, truth_neurons, windows, seed,
                                               restarts) if oracle else [])
     return result
@@ -253,6 +330,8 @@ def main() -> None:
     parser.add_argument("--output", default=str(RESULTS))
     parser.add_argument("--save", type=Path, help="folder for each scenario's ntf.nc and "
                         "communities.nc (to inspect or re-score)")
+    parser.add_argument("--rescore", action="store_true", help="score the fits saved in "
+                        "--save by an earlier run (same scenario and seed) instead of fitting")
     args = parser.parse_args()
     config = json.loads(args.config)
     if args.uniform_pair_penalty:
@@ -266,7 +345,7 @@ def main() -> None:
         else:
             data = synthetic_scenario(args.seed)
         results.append(run(name, *data, args.seed, args.restarts, config, not args.no_oracle,
-                           args.save, json.loads(args.communities)))
+                           args.save, json.loads(args.communities), args.rescore))
     print(f"{'scenario':>9} {'k':>2} {'comp':>4} {'AUROC':>6} {'members':>7} {'B':>3} "
           f"{'NMI comm SBM/Leiden':>19} {'NMI part SBM/Leiden':>19} {'F1 SBM/Leiden':>13} "
           f"{'stab':>5}")
@@ -278,6 +357,13 @@ def main() -> None:
                   f"{p['nmi_community_leiden']:<9.3f} {p['nmi_partition']:>9.3f}/"
                   f"{p['nmi_partition_leiden']:<9.3f} {p['f1']:>6.3f}/{p['f1_leiden']:<6.3f} "
                   f"{p['stability_best_block']:>5.2f}")
+            if "driven_outsiders" in p:
+                print(f"{'':>9} {p['community']:>2} identifiability: {p['missed_members']} members "
+                      f"missed (window response {p['missed_member_response']}, members' median "
+                      f"{p['member_response_median']:.2f}), {p['false_positives']} false positives of which "
+                      f"{p['false_positives_driven']} driven by the members through the wiring "
+                      f"({p['driven_outsiders']} such neurons in the tensor); NMI without them "
+                      f"{p['nmi_community_without_driven']:.3f}")
         print(f"{result['scenario']:>9} mean AUROC {result['mean_auroc']:.3f}, mean community "
               f"NMI SBM {result['mean_nmi_community']:.3f} (Leiden "
               f"{result['mean_nmi_community_leiden']:.3f}), partition NMI SBM "
