@@ -201,16 +201,16 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
             driven = np.array([n in truth_index and bool(outsiders[truth_index[n]])
                                for n in neurons])
             false_positive = keep & (labels == block) & ~members
+            missed = keep & members & (labels != block)
             scored = keep & ~driven
             identifiability = {
                 "driven_outsiders": int((keep & driven).sum()),
                 "false_positives": int(false_positive.sum()),
                 "false_positives_driven": int((false_positive & driven).sum()),
-                "missed_members": int((keep & members & (labels != block)).sum()),
+                "missed_members": int(missed.sum()),
                 "missed_member_response": [
                     round(float(response.sel(neuron=n).values[k]), 2) if response is not None
-                    and n in response["neuron"].values else None
-                    for n in neurons[keep & members & (labels != block)]],
+                    and n in response["neuron"].values else None for n in neurons[missed]],
                 "member_response_median": float(np.nanmedian(
                     [response.sel(neuron=n).values[k] for n in neurons[keep & members]]))
                 if response is not None else None,

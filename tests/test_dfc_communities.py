@@ -139,7 +139,7 @@ def test_sweep_and_merge_deltas_match_recomputed_description_length(seed, blocks
         candidates = np.full((size2.size, 1), -1, dtype=np.int64)
         candidates[0, 0] = 1
         _, delta = _merge_deltas(X2, size2, hyper, candidates)
-        merged, X3, size3 = _state(A, c, np.where(labels == 1, 0, labels))
+        _, X3, size3 = _state(A, c, np.where(labels == 1, 0, labels))
         assert np.isclose(_total_dl(X3, size3, hyper), after + delta[0], atol=1e-6)
 
 
