@@ -303,7 +303,8 @@ def test_missing_fibre_fast_path_matches_em_imputation():
     mask = np.broadcast_to(fibres, tensor.shape)
     fast = fit_ncp(tensor, [3], mask, seed=0, tol=1e-7)[0]
     data, observed = prepare_tensor(tensor, mask)
-    em = _fit_masked(data, observed, 3, _init(data, 3, 0, 0), 0, 500, 1e-7, 5, 3, ())
+    no_penalty = np.zeros(data.shape[2], np.float32)  # fit_ncp's default sparsity 0
+    em = _fit_masked(data, observed, 3, _init(data, 3, 0, 0), 0, 500, 1e-7, 5, 3, (), no_penalty)
     assert fast.final_error == pytest.approx(em.final_error, rel=1e-3)
     estimate = fast.reconstruct()
     direct = np.sqrt(((tensor - estimate)[mask] ** 2).sum() / (tensor[mask] ** 2).sum())

@@ -318,26 +318,27 @@ def pair_penalty(shape, observed: np.ndarray | None, sparsity: float, norm: floa
     return (float(sparsity) * rms * np.sqrt(coverage)).astype(np.float32)
 
 
-def _updates(data, factors, bounds, sweeps, fixed_modes, missing=None, sparsity=None):
+def _updates(data, factors, bounds, sweeps, fixed_modes, l1, missing=None):
     """One HALS pass over the free modes; returns (last mode, its MTTKRP of the data) for the
     error. With ``missing`` fibres, each MTTKRP gets the contribution of the current
     reconstruction on those fibres (EM imputation with the current factors, never
-    materialised). ``sparsity`` (P,), if given, is the L1 penalty of every pair: the time
-    and worm columns are scaled to unit norm before the pair update (the scale moves into
-    the pair factor, the reconstruction is unchanged), so the penalty soft-thresholds each
-    pair's projection on the component's unit-norm (time x worm) pattern."""
+    materialised). ``l1`` (P,) is the L1 penalty of every pair (:func:`pair_penalty`): when
+    any is > 0 the time and worm columns are scaled to unit norm before the pair update (the
+    scale moves into the pair factor, the reconstruction is unchanged), so the penalty
+    soft-thresholds each pair's projection on the component's unit-norm (time x worm)
+    pattern."""
     mode, mttkrp = None, None
     block = _block_mask(bounds)
-    sparse = sparsity is not None and bool(np.any(sparsity > 0))
+    sparse = bool(np.any(l1 > 0))
     for mode in (m for m in range(3) if m not in fixed_modes):
-        l1 = sparsity if mode == 2 and sparse else np.zeros(factors[mode].shape[0], np.float32)
+        penalty = l1 if mode == 2 else np.zeros(factors[mode].shape[0], np.float32)
         if mode == 2 and sparse:
             _normalize_into(factors, target=2)
         mttkrp = _mttkrp(data, factors, mode)
         gram = _gram_product(factors, skip=mode) * block
         filled = mttkrp if missing is None else mttkrp + _missing_mttkrp(
             factors, mode, missing, bounds, block)
-        _hals_update(factors[mode], filled, gram, bounds, sweeps, l1)
+        _hals_update(factors[mode], filled, gram, bounds, sweeps, penalty)
     return mode, mttkrp
 
 
@@ -414,7 +415,7 @@ def _rebalance(factors):
 def _objective(fit2, factors, l1, norm2):
     """Relative penalised objective (see :class:`CPFit`) from the squared residual ``fit2``;
     ``l1`` (P,) is the penalty of every pair."""
-    if l1 is None or not np.any(l1 > 0):
+    if not np.any(l1 > 0):
         return np.sqrt(max(fit2, 0.0) / norm2)
     a, b, c = (f.astype(np.float64) for f in factors)
     mass = np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0) * (l1.astype(np.float64) @ c)
@@ -445,7 +446,7 @@ def _converged(errors, tol, window=_WINDOW):
 
 
 def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes,
-                 missing=None, l1=None):
+                 l1, missing=None):
     """All starts in one wide factorization, converged ones removed. Fully observed, or with
     whole (worm, pair) fibres ``missing`` = (worm indices, pair indices)."""
     active = list(range(len(ranks)))
@@ -458,7 +459,7 @@ def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed
         bounds = np.concatenate([[0], np.cumsum([ranks[k] for k in active])]).astype(np.int64)
         factors = [np.ascontiguousarray(np.concatenate([per_start[k][m] for k in active], axis=1))
                    for m in range(3)]
-        last_mode, last = _updates(data, factors, bounds, sweeps, fixed_modes, missing, l1)
+        last_mode, last = _updates(data, factors, bounds, sweeps, fixed_modes, l1, missing)
         inner = (last.astype(np.float64) * factors[last_mode]).sum(axis=0)
         grams = _gram_product(factors)
         if missing is not None:  # ||M * Xhat||^2 = ||Xhat||^2 - ||Xhat on missing fibres||^2
@@ -489,7 +490,7 @@ def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed
 
 
 def _fit_masked(data, observed, rank, init, start, max_iter, tol, min_iter, sweeps, fixed_modes,
-                l1=None):
+                l1):
     """Tensor with missing entries: EM imputation from the current reconstruction."""
     factors = [f.astype(np.float32).copy() for f in init]
     bounds = np.array([0, rank], dtype=np.int64)
@@ -502,7 +503,7 @@ def _fit_masked(data, observed, rank, init, start, max_iter, tol, min_iter, swee
     errors, objectives = [], []
     converged = False
     for iteration in range(max_iter):
-        _updates(filled, factors, bounds, sweeps, fixed_modes, sparsity=l1)
+        _updates(filled, factors, bounds, sweeps, fixed_modes, l1)
         if not fixed_modes:
             _rebalance(factors)
         sq = _reconstruct_and_impute(factors, data2, mask2, filled2)
