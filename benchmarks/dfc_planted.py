@@ -7,7 +7,8 @@ Scenarios (both with known planted communities active in known windows):
   ``data/homogenized/{recording}.nc`` and ``data/raw/{recording}/model.nc``; build them first
   with ``snakemake data/homogenized/sim.nc data/raw/sim/model.nc``.
 * ``simulated-<n>``: a fresh simulated recording with ``<n>`` worms (default settings and
-  noise of ``pipelines.simulate`` otherwise), homogenized in a temporary folder;
+  noise of ``pipelines.simulate`` otherwise; ``--simulate`` overrides them, e.g. a noise
+  sweep), homogenized in a temporary folder;
 * ``synthetic``: ``pipelines.dfc.synthetic.planted_communities`` (latent shared signals).
 
 Scores per planted community k, after Hungarian matching of communities to non-baseline
@@ -37,7 +38,9 @@ neuron's activity hardly changes when its community is on), and the false positi
 how many of them the members drive through the simulator's wiring at least as strongly as
 they drive a typical member (:func:`driven_outsiders`; such neurons co-fluctuate with the
 community although the stimulus never reaches them). ``nmi_community_without_driven`` leaves
-those neurons out of the score (a diagnostic, not the headline).
+those neurons out of the score (a diagnostic, not the headline). ``effective_worms``: how
+many worms carry the matched component (participation ratio of its worm loadings; 1 = one
+worm's own event).
 
     nice python benchmarks/dfc_planted.py [--scenario simulator synthetic] [--seed 0]
 
@@ -78,15 +81,17 @@ def simulator_scenario(recording: str):
     return store, *_truth(model)
 
 
-def fresh_simulation_scenario(n_worms: int, seed: int):
-    """Simulate ``n_worms`` worms with the simulator's defaults and homogenize them."""
+def fresh_simulation_scenario(n_worms: int, seed: int, overrides: dict | None = None):
+    """Simulate ``n_worms`` worms with the simulator's defaults (or ``overrides`` of
+    :class:`~pipelines.simulate.SimulationSettings`, e.g. a noise level) and homogenize them."""
     import tempfile
 
     from pipelines.recordings.homogenize import Settings, build_batch
     from pipelines.simulate import SimulationSettings, simulate_recording, worm_id
 
     folder = Path(tempfile.mkdtemp(prefix="dfc_planted_"))
-    simulate_recording(SimulationSettings(worms=n_worms, seed=seed), folder)
+    simulate_recording(SimulationSettings(**{**(overrides or {}), "worms": n_worms, "seed": seed}),
+                       folder)
     batches = [build_batch("flavell-h5", [folder / f"{worm_id(w)}-data.h5"],
                            folder / f"{worm_id(w)}.nc", "planted", Settings(),
                            labels=str(folder / f"{worm_id(w)}-labels.csv"))
@@ -228,6 +233,8 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
             "f1": f1, "f1_leiden": leiden_f1,
             "stability_best_block": float(
                 communities["community_stability"].sel(component=r).values[block]),
+            "effective_worms": float(ntf["effective_worms"].values[r])
+            if "effective_worms" in ntf else None,
             **identifiability,
         })
     present = [n for n in truth_neurons if n in set(neurons[(communities["community"].values >= 0)
@@ -322,6 +329,9 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=10)
     parser.add_argument("--config", default="{}",
                         help='dfc config section as JSON, e.g. \'{"tensor": {"baseline": "none"}}\'')
+    parser.add_argument("--simulate", default="{}",
+                        help='simulated-<n>: simulator settings as JSON, e.g. a lower noise level '
+                        '\'{"measurement_noise": 0.06, "shot_noise": 0.025}\'')
     parser.add_argument("--no-oracle", action="store_true", help="skip the window oracle")
     parser.add_argument("--communities", default="{}",
                         help='dfc.communities settings as JSON, e.g. \'{"weight_model": "exponential"}\'')
@@ -341,11 +351,14 @@ def main() -> None:
         if name == "simulator":
             data = simulator_scenario(args.recording)
         elif name.startswith("simulated-"):
-            data = fresh_simulation_scenario(int(name.split("-")[1]), args.seed)
+            data = fresh_simulation_scenario(int(name.split("-")[1]), args.seed,
+                                             json.loads(args.simulate))
         else:
             data = synthetic_scenario(args.seed)
         results.append(run(name, *data, args.seed, args.restarts, config, not args.no_oracle,
                            args.save, json.loads(args.communities), args.rescore))
+        if name.startswith("simulated-"):
+            results[-1]["simulate"] = json.loads(args.simulate)
     print(f"{'scenario':>9} {'k':>2} {'comp':>4} {'AUROC':>6} {'members':>7} {'B':>3} "
           f"{'NMI comm SBM/Leiden':>19} {'NMI part SBM/Leiden':>19} {'F1 SBM/Leiden':>13} "
           f"{'stab':>5}")
@@ -363,7 +376,9 @@ def main() -> None:
                       f"{p['member_response_median']:.2f}), {p['false_positives']} false positives of which "
                       f"{p['false_positives_driven']} driven by the members through the wiring "
                       f"({p['driven_outsiders']} such neurons in the tensor); NMI without them "
-                      f"{p['nmi_community_without_driven']:.3f}")
+                      f"{p['nmi_community_without_driven']:.3f}"
+                      + (f"; its component is carried by {p['effective_worms']:.1f} worms"
+                         if p.get("effective_worms") is not None else ""))
         print(f"{result['scenario']:>9} mean AUROC {result['mean_auroc']:.3f}, mean community "
               f"NMI SBM {result['mean_nmi_community']:.3f} (Leiden "
               f"{result['mean_nmi_community_leiden']:.3f}), partition NMI SBM "

@@ -89,6 +89,7 @@ def _fake_inputs(tmp_path, n_worms=3, n_time=120, k=3, states=2):
          "worm_factor": (("component", "worm"), rng.random((k, n_worms))),
          "pair_weight": (("component", "pre", "post"), pair),
          "is_baseline": ("component", [False, False, True]),
+         "effective_worms": ("component", [1.2, n_worms - 0.5, float(n_worms)]),
          "error": ("rank", [0.6, 0.4, 0.35]), "similarity": ("rank", [0.9, 0.95, 0.8])},
         coords={"component": np.arange(k), "time": time, "worm": worms, "pre": list(NEURONS),
                 "post": list(NEURONS), "rank": [1, 2, 3]}, attrs={"n_components": k},
@@ -163,6 +164,17 @@ def test_write_atlas_outputs_match_schema(tmp_path):
     parser.feed((out / "report.html").read_text())
     assert parser.sections == list(SECTIONS)
     assert len(parser.images) >= 6 and all(src.startswith("data:image/png;base64,") for src in parser.images)
+
+
+def test_single_worm_components_are_named_in_graphs_and_report(tmp_path):
+    inputs = _fake_inputs(tmp_path, n_worms=5)
+    out = tmp_path / "atlas"
+    write_atlas(inputs, out / "atlas.nc", out / "report.html", out / "graphs", out / "figures",
+                "fake", {"seed": 0, "n_null": 2})
+    graph = nx.read_graphml(out / "graphs" / "component0.graphml")
+    assert graph.graph["effective_worms"] == pytest.approx(1.2)
+    page = (out / "report.html").read_text()
+    assert "1 of the motifs are carried by fewer than 3 worms" in page
 
 
 def test_mapped_worms_are_marked(tmp_path):

@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 import tensorly as tl
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from tensorly.decomposition import non_negative_parafac_hals
 
 from pipelines.connectome.compare import auroc, degree_preserving_shuffle
@@ -14,6 +17,7 @@ from pipelines.dfc.ntf import CPFit, NonNegativeCP, fit_ncp
 from pipelines.dfc.rank import (
     RankSettings,
     baseline_components,
+    effective_worms,
     factor_similarity,
     rank_sweep,
     select_rank,
@@ -156,6 +160,23 @@ def test_rank_selection_recovers_rank_and_flags_baseline():
     evidence, best = rank_sweep(clean, RankSettings(ranks=(2, 3, 4), n_starts=2, **plain))
     assert evidence.attrs["selected_rank"] == 3
     assert not baseline_components(best[3]).any()
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.float64, (7, 3), elements=st.one_of(st.just(0.0), st.floats(1e-3, 10)))
+       .filter(lambda b: (b.sum(0) > 0).all()))
+def test_effective_worms_counts_the_worms_that_carry_a_component(worm):
+    fit = CPFit([np.ones((4, 3), np.float32), worm.astype(np.float32),
+                 np.ones((5, 3), np.float32)], np.ones(3, np.float32), np.zeros(1), True)
+    count = effective_worms(fit)
+    assert np.all(count >= 1 - 1e-6) and np.all(count <= 7 + 1e-6)
+    assert np.all(count <= (worm > 0).sum(0) + 1e-6)  # never more than the worms loading it
+    one_hot = CPFit([fit.factors[0], np.eye(7, 3, dtype=np.float32) * 5, fit.factors[2]],
+                    fit.weights, fit.error, True)
+    assert np.allclose(effective_worms(one_hot), 1.0)
+    even = CPFit([fit.factors[0], np.full((7, 3), 0.3, np.float32), fit.factors[2]],
+                 fit.weights, fit.error, True)
+    assert np.allclose(effective_worms(even), 7.0)
 
 
 def test_select_rank_rule():
@@ -332,7 +353,8 @@ def test_rule_functions_write_ntf_and_map_new_worms(tmp_path):
     assert boot.dims == ("component", "bootstrap", "pre", "post") and boot.sizes["bootstrap"] == 2
     assert (out["bootstrap_similarity"].values > 0.5).all()  # the planted motifs come back
     assert {"time_factor", "worm_factor", "pair_weight", "is_baseline", "best_error",
-            "similarity", "heldout_error"} <= set(out.data_vars)
+            "similarity", "heldout_error", "effective_worms"} <= set(out.data_vars)
+    assert ((out["effective_worms"] >= 1 - 1e-6) & (out["effective_worms"] <= 6 + 1e-6)).all()
     assert "provenance" in out.attrs
     run_map(paths[2:], tmp_path / "ntf.nc", tmp_path / "mapped.nc", {}, ntf, seed=0,
             reference_name="ref")

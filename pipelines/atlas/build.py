@@ -123,7 +123,9 @@ def write_atlas_graphs(atlas: xr.DataTree, neurons: pd.DataFrame | None, out_dir
                                  names, neurons, directed=False, community=community,
                                  graph_attrs={"component": k, "recording": atlas.attrs["recording"],
                                               "baseline": int(bool(dfc["is_baseline"].values[k]))
-                                              if "is_baseline" in dfc else 0})
+                                              if "is_baseline" in dfc else 0,
+                                              **({"effective_worms": float(dfc["effective_worms"].values[k])}
+                                                 if "effective_worms" in dfc else {})})
             path = out_dir / f"component{k}.graphml"
             write_graphml(graph, path)
             written.append(path)

@@ -21,6 +21,10 @@ from . import figures
 SECTIONS = ("summary", "components", "communities", "states", "interactions", "anatomy",
             "predictor", "provenance")
 
+# A motif carried by fewer worms than this (participation ratio of its worm loadings) is read
+# as an event of one or two animals, not as an interaction shared across the cohort.
+FEW_WORMS = 3
+
 # Marks how many figures the browser actually decoded (checked by the headless-browser test).
 _LOADED = ("window.addEventListener('load',function(){var n=0;for(var i of document.images)"
            "{if(i.complete&&i.naturalWidth>0)n++;}document.body.dataset.figuresLoaded=n;});")
@@ -86,6 +90,12 @@ def summary_text(atlas: xr.DataTree, predictor_table: pd.DataFrame | None) -> st
         text = (f"The dynamic functional connectome has <b>{n - base} interaction motif(s)</b>"
                 + (f" plus {base} flat baseline component(s), which are flagged and not read as motifs" if base else "")
                 + ".")
+        if "effective_worms" in dfc and dfc.sizes.get("worm", 0) > FEW_WORMS:
+            few = int(((dfc["effective_worms"] < FEW_WORMS) & ~dfc["is_baseline"]).sum())
+            if few:
+                text += (f" {few} of the motifs are carried by fewer than {FEW_WORMS} worms "
+                         f"(participation ratio of the worm loadings): events of single animals "
+                         f"rather than interactions shared across the cohort.")
         if "comparison" in atlas.children and "component_auroc" in atlas["comparison"]:
             comp = atlas["comparison"].to_dataset()
             a = comp["component_auroc"].sel(layer="any").values

@@ -18,7 +18,14 @@ from pipelines.common.provenance import provenance, provenance_attrs
 
 from .affinity import AffinitySettings, batch_affinity
 from .ntf import CPFit, NonNegativeCP
-from .rank import RankSettings, baseline_components, factor_cv, rank_sweep, worm_bootstrap
+from .rank import (
+    RankSettings,
+    baseline_components,
+    effective_worms,
+    factor_cv,
+    rank_sweep,
+    worm_bootstrap,
+)
 from .structure import anatomy_overlap
 from .tensor import (
     align_offsets,
@@ -213,7 +220,8 @@ def summarize_fit(fit: CPFit, tensor: xr.Dataset, baseline_cv: float = 0.1) -> x
     ``pair_factor`` (component, pair) with unit-norm rows, ``worm_factor`` (component, worm)
     carrying the amplitude, ``pair_weight`` (component, pre, post) symmetric over the
     tensor's neurons (NaN: pair not in the tensor; split channels summed), ``is_baseline``,
-    ``factor_cv`` (component, mode), ``error_trace`` (iteration)."""
+    ``factor_cv`` (component, mode), ``effective_worms`` (component), ``error_trace``
+    (iteration)."""
     time_f, worm_f, pair_f = fit.factors
     components = np.arange(fit.rank)
     ds = xr.Dataset(
@@ -223,6 +231,7 @@ def summarize_fit(fit: CPFit, tensor: xr.Dataset, baseline_cv: float = 0.1) -> x
             "pair_factor": (("component", "pair"), pair_f.T),
             "is_baseline": ("component", baseline_components(fit, baseline_cv)),
             "factor_cv": (("component", "mode"), factor_cv(fit).T),
+            "effective_worms": ("component", effective_worms(fit)),
             "error_trace": ("iteration", fit.error),
         },
         coords={"component": components, "mode": ["time", "worm", "pair"],
@@ -248,6 +257,9 @@ def summarize_fit(fit: CPFit, tensor: xr.Dataset, baseline_cv: float = 0.1) -> x
         "symmetric pair weights (unit-norm pair factor; NaN: pair not in the tensor)")
     ds["is_baseline"].attrs["description"] = (
         "flat component (all factor CVs below the threshold): the noise floor, not a motif")
+    ds["effective_worms"].attrs["description"] = (
+        "participation ratio of the worm loadings: the number of worms that carry the "
+        "component (1: one worm's own event, not a motif shared across worms)")
     return ds
 
 

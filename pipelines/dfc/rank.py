@@ -117,6 +117,18 @@ def baseline_components(fit: CPFit, max_cv: float = 0.1) -> np.ndarray:
     return (factor_cv(fit) < max_cv).all(axis=0)
 
 
+def effective_worms(fit: CPFit) -> np.ndarray:
+    """(R,) participation ratio of each component's worm loadings, (Σ_w b_w²)² / Σ_w b_w⁴:
+    W when every worm loads equally, 1 when a single worm carries the component.
+
+    A component carried by one or two worms is an event of those worms (e.g. a brain-state
+    episode of one animal that the shared time factor happens to fit), not a motif shared
+    across the cohort.
+    """
+    energy = fit.factors[1].astype(np.float64) ** 2
+    return energy.sum(axis=0) ** 2 / np.maximum((energy ** 2).sum(axis=0), 1e-300)
+
+
 def heldout_fibres(observed: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """(W, P) bool: a random ``fraction`` of the observed (worm, pair) fibres, chosen so that
     every worm and every pair keeps at least one observed fibre."""
