@@ -94,7 +94,7 @@ def summary_text(atlas: xr.DataTree, predictor_table: pd.DataFrame | None) -> st
             few = int(((dfc["effective_worms"] < FEW_WORMS) & ~dfc["is_baseline"]).sum())
             if few:
                 text += (f" {few} of the motifs are carried by fewer than {FEW_WORMS} worms "
-                         f"(participation ratio of the worm loadings): events of single animals "
+                         f"(participation ratio of the worm loadings): events of one or two animals "
                          f"rather than interactions shared across the cohort.")
         if "comparison" in atlas.children and "component_auroc" in atlas["comparison"]:
             comp = atlas["comparison"].to_dataset()
