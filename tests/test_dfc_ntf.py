@@ -144,7 +144,7 @@ def test_rank_selection_recovers_rank_and_flags_baseline():
     # component absorbs; the rule must pick it and flag it, not present it as a motif
     tensor, factors = planted_cp_tensor((80, 12, 150), 3, noise=0.5, seed=8)
     # plain NTF (sparsity 0): an L1 penalty on the pair factor shrinks a dense floor
-    plain = dict(FAST, sparsity=0.0)
+    plain = dict(FAST, sparsity=0.0, pooling=0.0)
     evidence, best = rank_sweep(tensor, RankSettings(ranks=(2, 3, 4, 5), n_starts=3, **plain))
     rank = evidence.attrs["selected_rank"]
     flags = baseline_components(best[rank])
@@ -177,6 +177,60 @@ def test_effective_worms_counts_the_worms_that_carry_a_component(worm):
     even = CPFit([fit.factors[0], np.full((7, 3), 0.3, np.float32), fit.factors[2]],
                  fit.weights, fit.error, True)
     assert np.allclose(effective_worms(even), 7.0)
+
+
+def _shared_and_single_worm_tensor(seed=0):
+    """Two components shared by all 12 worms and one strong event of worm 4 on its own pairs."""
+    rng = np.random.default_rng(seed)
+    n_time, n_worms, n_pairs = 40, 12, 60
+    t = np.arange(n_time)[:, None]
+    time_f = np.exp(-0.5 * ((t - np.array([10, 28, 20])) / 3.0) ** 2)
+    worm_f = np.column_stack([rng.uniform(0.8, 1.2, n_worms), rng.uniform(0.8, 1.2, n_worms),
+                              np.eye(n_worms)[:, 4] * 4])
+    pair_f = np.zeros((n_pairs, 3))
+    pair_f[:20, 0] = pair_f[20:40, 1] = pair_f[40:, 2] = 1
+    noise = np.abs(rng.normal(0, 0.05, (n_time, n_worms, n_pairs)))
+    return (np.einsum("tr,wr,pr->twp", time_f, worm_f, pair_f) + noise).astype(np.float32)
+
+
+def test_pooling_prefers_shared_components_to_one_worms_event():
+    tensor = _shared_and_single_worm_tensor()
+    plain = min(fit_ncp(tensor, [2] * 3, seed=0, tol=1e-6), key=lambda f: f.final_objective)
+    pooled = min(fit_ncp(tensor, [2] * 3, seed=0, tol=1e-6, pooling=1.0),
+                 key=lambda f: f.final_objective)
+    # the plain NTF spends one of its two components on worm 4's event ...
+    assert effective_worms(plain).min() < 1.5
+    # ... the pooled one keeps both shared components
+    assert effective_worms(pooled).min() > 10
+    shared = np.zeros((60, 2))
+    shared[:20, 0] = shared[20:40, 1] = 1
+    cosine = (pooled.factors[2].T @ shared) / np.linalg.norm(shared, axis=0)
+    assert np.sort(cosine.max(axis=0)).min() > 0.95
+    # every update minimises the penalised objective (exact coordinate steps, float32 jitter)
+    assert np.diff(pooled.objective).max() < 1e-5
+    assert pooled.objective[-1] >= pooled.error[-1]
+    # the refit of the worm loadings without pooling keeps the components and unshrinks them
+    from pipelines.dfc.ntf import refit_worm_loadings
+
+    refit = refit_worm_loadings(tensor, pooled, tol=1e-6)
+    assert refit.final_error <= pooled.final_error + 1e-6
+    np.testing.assert_array_equal(refit.factors[2], pooled.factors[2])
+    with pytest.raises(ValueError, match="pooling must be >= 0"):
+        fit_ncp(tensor, [2], pooling=-1.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.1, 10), st.floats(0.1, 10), st.integers(0, 2**16))
+def test_pooling_penalty_is_scale_free(alpha, beta, seed):
+    from pipelines.dfc.ntf import _objective
+
+    rng = np.random.default_rng(seed)
+    factors = [rng.random((6, 2)), rng.random((5, 2)), rng.random((7, 2))]
+    scaled = [factors[0] * alpha, factors[1] * beta, factors[2] / (alpha * beta)]
+    no_l1 = np.zeros(7, np.float32)
+    assert _objective(0.0, factors, no_l1, 0.7, 1.0) == pytest.approx(
+        _objective(0.0, scaled, no_l1, 0.7, 1.0), rel=1e-9)
+    assert _objective(0.0, factors, no_l1, 0.0, 1.0) == 0.0
 
 
 def test_select_rank_rule():

@@ -45,9 +45,10 @@ class CPFit:
     factors : [time (T, R), worm (W, R), pair (P, R)] float32, unit-norm columns.
     weights : (R,) float64 component norms; ``weights[r] * outer(factors[:, r])`` is component r.
     error : (n_iter,) relative error (observed entries) after each iteration.
-    objective : (n_iter,) ``sqrt((||M*(X - Xhat)||^2 + 2 sum_r ||a_r|| ||b_r|| sum_p l1_p c_pr)
-        / ||M*X||^2)``, the penalised objective of a sparse fit (its convergence criterion;
-        ``l1_p`` from :func:`pair_penalty`); equals ``error`` without sparsity.
+    objective : (n_iter,) ``sqrt((||M*(X - Xhat)||^2 + 2 sum_r ||a_r|| ||b_r|| sum_p l1_p c_pr
+        + pooling sum_r ||a_r||^2 ||b_r - mean(b_r)||^2 ||c_r||^2) / ||M*X||^2)``, the
+        penalised objective (the convergence criterion; ``l1_p`` from :func:`pair_penalty`);
+        equals ``error`` without sparsity and pooling.
     converged : whether the tolerance was met before ``max_iter``.
     start : index of the random start (its seed is derived from the fit's seed and this).
     """
@@ -178,6 +179,37 @@ def _hals_update(factor, mttkrp, gram, bounds, sweeps, l1):
 
 
 @numba.njit(cache=True)
+def _hals_update_pooled(factor, mttkrp, gram, bounds, sweeps, pooling):
+    """:func:`_hals_update` of the worm factor (W, K) with partial pooling: each column's
+    squared deviation from its mean over worms costs ``pooling`` x the component's Gram
+    (||a_r||^2 ||c_r||^2), i.e. ``pooling`` x the squared norm of the part of the component
+    that differs between worms. Exact coordinate minimisation (the column mean is kept up to
+    date), so the penalised objective never increases."""
+    n_rows = factor.shape[0]
+    shrink = 1.0 - 1.0 / n_rows
+    for k in range(bounds.size - 1):
+        lo, hi = bounds[k], bounds[k + 1]
+        for _ in range(sweeps):
+            for r in range(lo, hi):
+                g = gram[r, r]
+                if g <= 0.0:
+                    continue
+                mu = pooling * g
+                total = 0.0
+                for i in range(n_rows):
+                    total += factor[i, r]
+                for i in range(n_rows):
+                    acc = mttkrp[i, r]
+                    for q in range(lo, hi):
+                        acc -= factor[i, q] * gram[q, r]
+                    old = factor[i, r]
+                    value = old + (acc - mu * (old - total / n_rows)) / (g + mu * shrink)
+                    value = value if value > 1e-12 else 1e-12
+                    factor[i, r] = value
+                    total += value - old
+
+
+@numba.njit(cache=True)
 def _impute(data, mask, estimate, filled):
     """Copy ``estimate`` into ``filled`` where ``mask`` is False; return the squared error of
     ``estimate`` on observed entries. 2-D (rows, cols) views."""
@@ -239,7 +271,7 @@ def _gram_product(factors, skip=None):
 def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: int = 0,
             max_iter: int = 500, tol: float = 1e-5, min_iter: int = 5, sweeps: int = 3,
             init: list[list[np.ndarray]] | None = None, fixed_modes=(),
-            check: bool = True, sparsity: float = 0.0) -> list[CPFit]:
+            check: bool = True, sparsity: float = 0.0, pooling: float = 0.0) -> list[CPFit]:
     """Fit one non-negative CP decomposition per entry of ``ranks`` (random starts batched).
 
     Parameters
@@ -262,6 +294,12 @@ def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: 
         exactly 0. The threshold of a pair observed on a fraction f of its entries is
         scaled by sqrt(f) (see :func:`pair_penalty`), so that it stays a threshold in SDs
         of the noise of that pair's projection, whatever its coverage.
+    pooling : partial pooling of the worm loadings (0: plain NTF): the part of each
+        component that differs between worms, (a_r ⊗ (b_r − mean_w b_r) ⊗ c_r), costs
+        ``pooling`` times its squared norm, so a component that one or two worms' own
+        events would carry must explain that much more than it costs (1: a single-worm
+        component gains only 1/W of what it explains). Scale-free (the same for any
+        rescaling of the three factors).
 
     Returns
     -------
@@ -277,21 +315,42 @@ def fit_ncp(tensor: np.ndarray, ranks, mask: np.ndarray | None = None, *, seed: 
     norm = float(np.sqrt(np.sum(data.astype(np.float64) ** 2)))
     if sparsity < 0:
         raise ValueError(f"sparsity must be >= 0, got {sparsity}")
+    if pooling < 0:
+        raise ValueError(f"pooling must be >= 0, got {pooling}")
+    pooling = float(pooling) * (1 not in fixed_modes)
     l1 = pair_penalty(data.shape, observed, sparsity * (2 not in fixed_modes), norm)
     if init is None:
         init = [random_factors(data.shape, r, np.random.default_rng([seed, k]), norm)
                 for k, r in enumerate(ranks)]
     if observed is None:
         return _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes,
-                            l1=l1)
+                            l1=l1, pooling=pooling)
     fibres = observed.any(axis=0)
     if (observed == fibres[None]).all():  # whole (worm, pair) fibres missing: the fast path
         w_idx, p_idx = np.nonzero(~fibres)
         return _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes,
-                            missing=(w_idx.astype(np.int64), p_idx.astype(np.int64)), l1=l1)
+                            missing=(w_idx.astype(np.int64), p_idx.astype(np.int64)), l1=l1,
+                            pooling=pooling)
     log.info("NTF: irregular mask, fitting %d starts one by one with EM imputation", len(ranks))
     return [_fit_masked(data, observed, ranks[k], init[k], k, max_iter, tol, min_iter, sweeps,
-                        fixed_modes, l1) for k in range(len(ranks))]
+                        fixed_modes, l1, pooling) for k in range(len(ranks))]
+
+
+def refit_worm_loadings(tensor: np.ndarray, fit: CPFit, mask: np.ndarray | None = None,
+                        **options) -> CPFit:
+    """The worm loadings of ``fit`` refitted without pooling, time and pair factors fixed.
+
+    Pooling (:func:`fit_ncp`) decides which components the data support; its shrinkage of
+    the worm loadings towards their mean is a bias the reported loadings should not carry
+    (as a relaxed lasso refits the selected variables). Warm-started from the pooled
+    loadings; ``options`` as :func:`fit_ncp` (``max_iter``, ``tol``). The returned error
+    trace is the pooled fit's followed by the refit's, so it ends at the returned factors.
+    """
+    init = [[fit.factors[0], (fit.factors[1] * fit.weights).astype(np.float32), fit.factors[2]]]
+    refit = fit_ncp(tensor, [fit.rank], mask, init=init, fixed_modes=(0, 2), **options)[0]
+    return CPFit([fit.factors[0], refit.factors[1], fit.factors[2]], refit.weights,
+                 np.concatenate([fit.error, refit.error]), fit.converged and refit.converged,
+                 fit.start, np.concatenate([fit.objective, refit.objective]))
 
 
 def pair_penalty(shape, observed: np.ndarray | None, sparsity: float, norm: float) -> np.ndarray:
@@ -318,7 +377,7 @@ def pair_penalty(shape, observed: np.ndarray | None, sparsity: float, norm: floa
     return (float(sparsity) * rms * np.sqrt(coverage)).astype(np.float32)
 
 
-def _updates(data, factors, bounds, sweeps, fixed_modes, l1, missing=None):
+def _updates(data, factors, bounds, sweeps, fixed_modes, l1, pooling=0.0, missing=None):
     """One HALS pass over the free modes; returns (last mode, its MTTKRP of the data) for the
     error. With ``missing`` fibres, each MTTKRP gets the contribution of the current
     reconstruction on those fibres (EM imputation with the current factors, never
@@ -326,7 +385,9 @@ def _updates(data, factors, bounds, sweeps, fixed_modes, l1, missing=None):
     any is > 0 the time and worm columns are scaled to unit norm before the pair update (the
     scale moves into the pair factor, the reconstruction is unchanged), so the penalty
     soft-thresholds each pair's projection on the component's unit-norm (time x worm)
-    pattern."""
+    pattern. ``pooling`` > 0 shrinks the worm loadings towards their mean
+    (:func:`_hals_update_pooled`); the same penalty is a ridge on the time and pair columns
+    (:func:`_pooling_ridge`), so every update minimises the penalised objective."""
     mode, mttkrp = None, None
     block = _block_mask(bounds)
     sparse = bool(np.any(l1 > 0))
@@ -336,10 +397,24 @@ def _updates(data, factors, bounds, sweeps, fixed_modes, l1, missing=None):
             _normalize_into(factors, target=2)
         mttkrp = _mttkrp(data, factors, mode)
         gram = _gram_product(factors, skip=mode) * block
+        if pooling > 0 and mode != 1:
+            gram = gram + np.diag(_pooling_ridge(factors, mode, pooling))
         filled = mttkrp if missing is None else mttkrp + _missing_mttkrp(
             factors, mode, missing, bounds, block)
-        _hals_update(factors[mode], filled, gram, bounds, sweeps, penalty)
+        if mode == 1 and pooling > 0:
+            _hals_update_pooled(factors[mode], filled, gram, bounds, sweeps, pooling)
+        else:
+            _hals_update(factors[mode], filled, gram, bounds, sweeps, penalty)
     return mode, mttkrp
+
+
+def _pooling_ridge(factors, mode, pooling):
+    """(K,) ridge on the time (mode 0) or pair (mode 2) columns from the pooling penalty
+    ``pooling ||a_r||^2 ||b_r - mean(b_r)||^2 ||c_r||^2``, quadratic in either of them."""
+    worm = factors[1].astype(np.float64)
+    spread = ((worm - worm.mean(axis=0)) ** 2).sum(axis=0)
+    other = factors[2 - mode].astype(np.float64)
+    return pooling * spread * (other ** 2).sum(axis=0)
 
 
 def _normalize_into(factors, target):
@@ -412,14 +487,19 @@ def _rebalance(factors):
         f *= (target / n).astype(np.float32)
 
 
-def _objective(fit2, factors, l1, norm2):
+def _objective(fit2, factors, l1, pooling, norm2):
     """Relative penalised objective (see :class:`CPFit`) from the squared residual ``fit2``;
-    ``l1`` (P,) is the penalty of every pair."""
-    if not np.any(l1 > 0):
+    ``l1`` (P,) is the penalty of every pair, ``pooling`` the weight of the worm-deviation
+    penalty."""
+    if not np.any(l1 > 0) and pooling <= 0:
         return np.sqrt(max(fit2, 0.0) / norm2)
     a, b, c = (f.astype(np.float64) for f in factors)
-    mass = np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0) * (l1.astype(np.float64) @ c)
-    return np.sqrt(max(fit2 + 2 * mass.sum(), 0.0) / norm2)
+    penalty = 2 * (np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0)
+                   * (l1.astype(np.float64) @ c)).sum()
+    if pooling > 0:
+        spread = ((b - b.mean(axis=0)) ** 2).sum(axis=0)
+        penalty += pooling * ((a ** 2).sum(axis=0) * (c ** 2).sum(axis=0) * spread).sum()
+    return np.sqrt(max(fit2 + penalty, 0.0) / norm2)
 
 
 def _finish(factors, error, converged, start, fixed_modes, objective=None):
@@ -446,7 +526,7 @@ def _converged(errors, tol, window=_WINDOW):
 
 
 def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed_modes,
-                 l1, missing=None):
+                 l1, pooling=0.0, missing=None):
     """All starts in one wide factorization, converged ones removed. Fully observed, or with
     whole (worm, pair) fibres ``missing`` = (worm indices, pair indices)."""
     active = list(range(len(ranks)))
@@ -459,7 +539,8 @@ def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed
         bounds = np.concatenate([[0], np.cumsum([ranks[k] for k in active])]).astype(np.int64)
         factors = [np.ascontiguousarray(np.concatenate([per_start[k][m] for k in active], axis=1))
                    for m in range(3)]
-        last_mode, last = _updates(data, factors, bounds, sweeps, fixed_modes, l1, missing)
+        last_mode, last = _updates(data, factors, bounds, sweeps, fixed_modes, l1, pooling,
+                                   missing)
         inner = (last.astype(np.float64) * factors[last_mode]).sum(axis=0)
         grams = _gram_product(factors)
         if missing is not None:  # ||M * Xhat||^2 = ||Xhat||^2 - ||Xhat on missing fibres||^2
@@ -471,7 +552,7 @@ def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed
             fit2 = norm2 - 2 * inner[lo:hi].sum() + grams[lo:hi, lo:hi].sum()
             errors[k].append(np.sqrt(max(fit2, 0.0) / norm2))
             per_start[k] = [f[:, lo:hi] for f in factors]
-            objectives[k].append(_objective(fit2, per_start[k], l1, norm2))
+            objectives[k].append(_objective(fit2, per_start[k], l1, pooling, norm2))
             if not fixed_modes:
                 _rebalance(per_start[k])
             done = iteration + 1 >= min_iter and _converged(objectives[k], tol)
@@ -490,7 +571,7 @@ def _fit_batched(data, norm, ranks, init, max_iter, tol, min_iter, sweeps, fixed
 
 
 def _fit_masked(data, observed, rank, init, start, max_iter, tol, min_iter, sweeps, fixed_modes,
-                l1):
+                l1, pooling=0.0):
     """Tensor with missing entries: EM imputation from the current reconstruction."""
     factors = [f.astype(np.float32).copy() for f in init]
     bounds = np.array([0, rank], dtype=np.int64)
@@ -503,12 +584,12 @@ def _fit_masked(data, observed, rank, init, start, max_iter, tol, min_iter, swee
     errors, objectives = [], []
     converged = False
     for iteration in range(max_iter):
-        _updates(filled, factors, bounds, sweeps, fixed_modes, l1)
+        _updates(filled, factors, bounds, sweeps, fixed_modes, l1, pooling)
         if not fixed_modes:
             _rebalance(factors)
         sq = _reconstruct_and_impute(factors, data2, mask2, filled2)
         errors.append(np.sqrt(sq / obs_norm2))
-        objectives.append(_objective(sq, factors, l1, obs_norm2))
+        objectives.append(_objective(sq, factors, l1, pooling, obs_norm2))
         if iteration + 1 >= min_iter and _converged(objectives, tol):
             converged = True
             break
@@ -544,14 +625,14 @@ class NonNegativeCP(BaseEstimator):
     ----------
     rank : number of components.
     n_starts : random starts; the lowest final error wins.
-    max_iter, tol, min_iter, sweeps, sparsity : see :func:`fit_ncp` (``sparsity`` 0: plain
-        NTF; the workflow's default is 1).
+    max_iter, tol, min_iter, sweeps, sparsity, pooling : see :func:`fit_ncp` (0: plain
+        NTF; the workflow's defaults are 1).
     random_state : int seed.
     """
 
     def __init__(self, rank: int = 5, n_starts: int = 4, max_iter: int = 500, tol: float = 1e-5,
                  min_iter: int = 5, sweeps: int = 3, sparsity: float = 0.0,
-                 random_state: int = 0):
+                 pooling: float = 0.0, random_state: int = 0):
         self.rank = rank
         self.n_starts = n_starts
         self.max_iter = max_iter
@@ -559,6 +640,7 @@ class NonNegativeCP(BaseEstimator):
         self.min_iter = min_iter
         self.sweeps = sweeps
         self.sparsity = sparsity
+        self.pooling = pooling
         self.random_state = random_state
 
     def _options(self):
@@ -570,9 +652,11 @@ class NonNegativeCP(BaseEstimator):
         if self.n_starts < 1:
             raise ValueError(f"n_starts must be >= 1, got {self.n_starts}")
         fits = fit_ncp(X, [self.rank] * self.n_starts, mask, seed=self.random_state,
-                       sparsity=self.sparsity, **self._options())
+                       sparsity=self.sparsity, pooling=self.pooling, **self._options())
         self.fits_ = sorted(fits, key=lambda f: f.final_objective)
         best = self.fits_[0]
+        if self.pooling > 0:
+            best = refit_worm_loadings(X, best, mask, **self._options())
         self.time_factor_, worm, self.pair_factor_ = best.factors
         self.worm_factor_ = (worm * best.weights).astype(np.float32)
         self.error_ = best.error

@@ -17,7 +17,7 @@ from pipelines.common import InputError, get_logger, write_netcdf
 from pipelines.common.provenance import provenance, provenance_attrs
 
 from .affinity import AffinitySettings, batch_affinity
-from .ntf import CPFit, NonNegativeCP
+from .ntf import CPFit, NonNegativeCP, refit_worm_loadings
 from .rank import (
     RankSettings,
     baseline_components,
@@ -182,13 +182,17 @@ def fit_components(tensor: xr.Dataset, section: dict | None, seed: int = 0,
     values = tensor["affinity"].values
     evidence, best = rank_sweep(values, settings, tensor["mask"].values, seed)
     fit = best[evidence.attrs["selected_rank"]]
+    if settings.pooling > 0:  # report unshrunk worm loadings of the selected components
+        fit = refit_worm_loadings(values, fit, tensor["mask"].values,
+                                  max_iter=settings.max_iter, tol=settings.tol)
     summary = summarize_fit(fit, tensor, settings.baseline_cv)
     summary = summary.merge(evidence.rename(error="sweep_error"))
     n_boot = int((section or {}).get("bootstrap", 0))
     if n_boot:
         pair, similarity = worm_bootstrap(values, fit, n_boot, tensor["mask"].values, seed,
                                           max_iter=settings.max_iter, tol=settings.tol,
-                                          sparsity=settings.sparsity)
+                                          sparsity=settings.sparsity,
+                                          pooling=settings.pooling)
         matrices = pair_matrix(pair.reshape(-1, pair.shape[2]), tensor["neuron_1"].values,
                                tensor["neuron_2"].values)
         boot = matrices.values.reshape(n_boot, fit.rank, *matrices.shape[1:])

@@ -72,6 +72,7 @@ class RankSettings:
     max_iter: int = 500
     tol: float = 1e-5
     sparsity: float = 1.0
+    pooling: float = 1.0
     selection: str = "both"
     null_draws: int = 1
 
@@ -198,7 +199,7 @@ def rank_sweep(tensor: np.ndarray, settings: RankSettings = RankSettings(),
     ranks = sorted(set(int(r) for r in settings.ranks))
     data, observed = prepare_tensor(tensor, mask, max(ranks))
     options = dict(max_iter=settings.max_iter, tol=settings.tol, check=False,
-                   sparsity=settings.sparsity)
+                   sparsity=settings.sparsity, pooling=settings.pooling)
     use_null = settings.selection in ("null", "both")
     plan = [r for r in ranks for _ in range(settings.n_starts)]
     log.info("rank sweep: ranks %s x %d starts on a %s tensor", ranks, settings.n_starts,
