@@ -154,37 +154,19 @@ def check_rank(shape: tuple[int, int, int], rank: int, n_observed: int | None = 
 
 
 @numba.njit(cache=True)
-def _hals_update(factor, mttkrp, gram, bounds, sweeps, l1):
+def _hals_update(factor, mttkrp, gram, bounds, sweeps, l1, pooling):
     """In-place HALS column updates of ``factor`` (I, K) for independent blocks of columns.
 
     ``bounds`` (n_blocks + 1,) are the block column offsets; ``gram`` (K, K) is only read
     inside each block; ``l1`` (I,) >= 0 is an L1 penalty on each row's entries (a soft
-    threshold of every update). Serial: it costs I * K * R per sweep, small next to the
-    MTTKRPs, and thread start-up dominates at these sizes on a loaded machine.
-    """
-    n_rows = factor.shape[0]
-    for k in range(bounds.size - 1):
-        lo, hi = bounds[k], bounds[k + 1]
-        for _ in range(sweeps):
-            for r in range(lo, hi):
-                g = gram[r, r]
-                if g <= 0.0:
-                    continue
-                for i in range(n_rows):
-                    acc = mttkrp[i, r] - l1[i]
-                    for q in range(lo, hi):
-                        acc -= factor[i, q] * gram[q, r]
-                    value = factor[i, r] + acc / g
-                    factor[i, r] = value if value > 1e-12 else 1e-12
-
-
-@numba.njit(cache=True)
-def _hals_update_pooled(factor, mttkrp, gram, bounds, sweeps, pooling):
-    """:func:`_hals_update` of the worm factor (W, K) with partial pooling: each column's
-    squared deviation from its mean over worms costs ``pooling`` x the component's Gram
+    threshold of every update). ``pooling`` >= 0 (worm mode): each column's squared
+    deviation from its mean over the rows costs ``pooling`` x the component's Gram
     (||a_r||^2 ||c_r||^2), i.e. ``pooling`` x the squared norm of the part of the component
-    that differs between worms. Exact coordinate minimisation (the column mean is kept up to
-    date), so the penalised objective never increases."""
+    that differs between worms; the column mean is kept up to date, so every step is an
+    exact coordinate minimisation and the penalised objective never increases. Serial: it
+    costs I * K * R per sweep, small next to the MTTKRPs, and thread start-up dominates at
+    these sizes on a loaded machine.
+    """
     n_rows = factor.shape[0]
     shrink = 1.0 - 1.0 / n_rows
     for k in range(bounds.size - 1):
@@ -199,7 +181,7 @@ def _hals_update_pooled(factor, mttkrp, gram, bounds, sweeps, pooling):
                 for i in range(n_rows):
                     total += factor[i, r]
                 for i in range(n_rows):
-                    acc = mttkrp[i, r]
+                    acc = mttkrp[i, r] - l1[i]
                     for q in range(lo, hi):
                         acc -= factor[i, q] * gram[q, r]
                     old = factor[i, r]
@@ -386,7 +368,7 @@ def _updates(data, factors, bounds, sweeps, fixed_modes, l1, pooling=0.0, missin
     scale moves into the pair factor, the reconstruction is unchanged), so the penalty
     soft-thresholds each pair's projection on the component's unit-norm (time x worm)
     pattern. ``pooling`` > 0 shrinks the worm loadings towards their mean
-    (:func:`_hals_update_pooled`); the same penalty is a ridge on the time and pair columns
+    (:func:`_hals_update`); the same penalty is a ridge on the time and pair columns
     (:func:`_pooling_ridge`), so every update minimises the penalised objective."""
     mode, mttkrp = None, None
     block = _block_mask(bounds)
@@ -401,10 +383,8 @@ def _updates(data, factors, bounds, sweeps, fixed_modes, l1, pooling=0.0, missin
             gram = gram + np.diag(_pooling_ridge(factors, mode, pooling))
         filled = mttkrp if missing is None else mttkrp + _missing_mttkrp(
             factors, mode, missing, bounds, block)
-        if mode == 1 and pooling > 0:
-            _hals_update_pooled(factors[mode], filled, gram, bounds, sweeps, pooling)
-        else:
-            _hals_update(factors[mode], filled, gram, bounds, sweeps, penalty)
+        _hals_update(factors[mode], filled, gram, bounds, sweeps, penalty,
+                     pooling if mode == 1 else 0.0)
     return mode, mttkrp
 
 
