@@ -388,13 +388,17 @@ def _updates(data, factors, bounds, sweeps, fixed_modes, l1, pooling=0.0, missin
     return mode, mttkrp
 
 
+def _worm_spread(worm):
+    """(K,) ``||b_r - mean(b_r)||^2`` of every worm column, in float64."""
+    worm = worm.astype(np.float64)
+    return ((worm - worm.mean(axis=0)) ** 2).sum(axis=0)
+
+
 def _pooling_ridge(factors, mode, pooling):
     """(K,) ridge on the time (mode 0) or pair (mode 2) columns from the pooling penalty
     ``pooling ||a_r||^2 ||b_r - mean(b_r)||^2 ||c_r||^2``, quadratic in either of them."""
-    worm = factors[1].astype(np.float64)
-    spread = ((worm - worm.mean(axis=0)) ** 2).sum(axis=0)
     other = factors[2 - mode].astype(np.float64)
-    return pooling * spread * (other ** 2).sum(axis=0)
+    return pooling * _worm_spread(factors[1]) * (other ** 2).sum(axis=0)
 
 
 def _normalize_into(factors, target):
@@ -477,8 +481,8 @@ def _objective(fit2, factors, l1, pooling, norm2):
     penalty = 2 * (np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0)
                    * (l1.astype(np.float64) @ c)).sum()
     if pooling > 0:
-        spread = ((b - b.mean(axis=0)) ** 2).sum(axis=0)
-        penalty += pooling * ((a ** 2).sum(axis=0) * (c ** 2).sum(axis=0) * spread).sum()
+        penalty += pooling * ((a ** 2).sum(axis=0) * (c ** 2).sum(axis=0)
+                              * _worm_spread(b)).sum()
     return np.sqrt(max(fit2 + penalty, 0.0) / norm2)
 
 
