@@ -16,9 +16,15 @@ components on time-course AUROC:
 
 * ``auroc``: AUROC of the component's time factor for k's active windows;
 * ``nmi_community`` (the headline, target ≥ 0.8): NMI of the planted split (members of k vs
-  the rest of the tensor's neurons) with the split by the best-matching SBM community
-  (best F1); also for the best-matching Leiden community. Every neuron of the tensor counts:
-  a member left out of the component's graph (all its pair weights 0) is a miss;
+  the rest of the tensor's neurons) with the split by the component's motif community
+  (``communities.nc`` ``motif``: the assortative group of the SBM hierarchy chosen by
+  description length, :func:`pipelines.dfc.communities.motif_community`; no look at the
+  truth); ``nmi_community_leiden`` the same choice among the Leiden communities. Every neuron
+  of the tensor counts: a member left out of the component's graph (all its pair weights 0)
+  is a miss;
+* ``nmi_block``: the same NMI for the level-0 SBM community with the best F1 for k (an
+  oracle choice among the blocks, the headline before 2 December 2026; ``nmi_block_leiden``
+  for Leiden);
 * ``nmi_partition``: NMI of the whole SBM partition with the planted split (penalises every
   further split of the background, which the SBM may well find real structure in);
 * ``f1``: F1 of the best-matching SBM community;
@@ -49,7 +55,9 @@ Ablations: ``--uniform-pair-penalty`` gives every pair the same L1 weight in the
 coverage (``pipelines.dfc.ntf.pair_penalty``); ``--communities '{"weight_model":
 "auto"}'`` changes the SBM settings (default: the stage defaults, exponential weights).
 ``--save DIR`` keeps each scenario's ``ntf.nc`` and ``communities.nc``; ``--save DIR
---rescore`` scores them again (same scenario and seed) without refitting.
+--rescore`` scores them again (same scenario and seed) without refitting; ``--save DIR
+--refit-communities`` keeps the saved ``ntf.nc`` and fits the communities again (to compare
+community settings on the same components).
 
 Prints a table and writes benchmarks/results/dfc_planted.json.
 """
@@ -68,7 +76,12 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import normalized_mutual_info_score as nmi
 from sklearn.metrics import roc_auc_score
 
-from pipelines.dfc.communities import component_communities, fit_sbm, leiden_communities
+from pipelines.dfc.communities import (
+    component_communities,
+    fit_sbm,
+    leiden_communities,
+    motif_community,
+)
 from pipelines.dfc.pipeline import affinity_from_store, components_from_calcium
 from pipelines.dfc.tensor import pair_matrix
 
@@ -198,15 +211,17 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
                 members[i] = membership[k, truth_index[n]]
         block, f1 = best_block(np.where(keep, labels, -1), members & keep)
         leiden_block, leiden_f1 = best_block(np.where(keep, leiden, -1), members & keep)
-        for i in np.flatnonzero(keep & (labels == block)):
+        motif = communities["motif"].sel(component=r).values.astype(bool)
+        leiden_motif = _leiden_motif(ntf, r, neurons, leiden)
+        for i in np.flatnonzero(keep & motif):
             combined_pred.setdefault(neurons[i], k)
         identifiability = {}
         if drive is not None:
             outsiders = driven_outsiders(membership[k].astype(bool), drive)
             driven = np.array([n in truth_index and bool(outsiders[truth_index[n]])
                                for n in neurons])
-            false_positive = keep & (labels == block) & ~members
-            missed = keep & members & (labels != block)
+            false_positive = keep & motif & ~members
+            missed = keep & members & ~motif
             scored = keep & ~driven
             identifiability = {
                 "driven_outsiders": int((keep & driven).sum()),
@@ -219,15 +234,18 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
                 "member_response_median": float(np.nanmedian(
                     [response.sel(neuron=n).values[k] for n in neurons[keep & members]]))
                 if response is not None else None,
-                "nmi_community_without_driven": float(nmi(members[scored],
-                                                          labels[scored] == block)),
+                "nmi_community_without_driven": float(nmi(members[scored], motif[scored])),
             }
         per_community.append({
             "community": int(k), "component": r, "auroc": float(auroc[k, c]),
             "members": int(membership[k].sum()), "members_in_graph": int((members & keep).sum()),
             "n_communities": int(communities["n_communities"].sel(component=r)),
-            "nmi_community": float(nmi(members[keep], labels[keep] == block)),
-            "nmi_community_leiden": float(nmi(members[keep], leiden[keep] == leiden_block)),
+            "nmi_community": float(nmi(members[keep], motif[keep])),
+            "nmi_community_leiden": float(nmi(members[keep], leiden_motif[keep])),
+            "motif_size": int((keep & motif).sum()),
+            "motif_level": int(communities["motif_level"].sel(component=r)),
+            "nmi_block": float(nmi(members[keep], labels[keep] == block)),
+            "nmi_block_leiden": float(nmi(members[keep], leiden[keep] == leiden_block)),
             "nmi_partition": float(nmi(members[keep], labels[keep])),
             "nmi_partition_leiden": float(nmi(members[keep], leiden[keep])),
             "f1": f1, "f1_leiden": leiden_f1,
@@ -246,10 +264,28 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
             "combined_nmi": float(nmi(planted, predicted)),
             "mean_auroc": float(np.mean([p["auroc"] for p in per_community])),
             **{f"mean_{key}": float(np.mean([p[key] for p in per_community]))
-               for key in ("nmi_community", "nmi_community_leiden", "nmi_partition",
+               for key in ("nmi_community", "nmi_community_leiden", "nmi_block",
+                           "nmi_block_leiden", "nmi_partition",
                            "nmi_partition_leiden", "f1_leiden")},
             "mean_f1": float(np.mean([p["f1"] for p in per_community])),
             "n_components": int(ntf.sizes["component"]), "n_motifs": int(motifs.size)}
+
+
+def _leiden_motif(ntf: xr.Dataset, component: int, neurons: np.ndarray,
+                  leiden: np.ndarray) -> np.ndarray:
+    """The motif community chosen by the same rule among a component's Leiden communities:
+    (neuron,) bool over ``neurons`` (``leiden`` −1: absent)."""
+    weights = ntf["pair_weight"].sel(component=component).transpose("pre", "post")
+    names = np.array([str(n) for n in weights["pre"].values])
+    index = {n: i for i, n in enumerate(neurons)}
+    slots = np.array([index[n] for n in names])
+    labels = leiden[slots]
+    present = labels >= 0
+    graph = weights.values.astype(float)[np.ix_(present, present)]
+    found = motif_community((graph + graph.T) / 2, [labels[present]]).members
+    out = np.zeros(len(neurons), bool)
+    out[slots[present][found]] = True
+    return out
 
 
 def window_oracle(store, membership, truth_neurons, windows, seed: int, restarts: int) -> list:
@@ -270,10 +306,13 @@ def window_oracle(store, membership, truth_neurons, windows, seed: int, restarts
         members = np.array([n in truth_neurons and bool(membership[k, truth_neurons.index(n)])
                             for n in names])
         row = {"community": k, "members_in_graph": int(members.sum()), "neurons": int(keep.sum())}
-        for method, labels in (("sbm", fit_sbm(weights, seed=seed, restarts=restarts).labels),
-                               ("leiden", leiden_communities(weights, seed=seed))):
-            block, f1 = best_block(labels, members)
-            row[f"nmi_community_{method}"] = float(nmi(members, labels == block))
+        fit = fit_sbm(weights, seed=seed, restarts=restarts)
+        leiden = leiden_communities(weights, seed=seed)
+        for method, levels in (("sbm", fit.levels), ("leiden", [leiden])):
+            motif = motif_community(weights, levels).members
+            block, f1 = best_block(levels[0], members)
+            row[f"nmi_community_{method}"] = float(nmi(members, motif))
+            row[f"nmi_block_{method}"] = float(nmi(members, levels[0] == block))
             row[f"f1_{method}"] = f1
         rows.append(row)
     return rows
@@ -293,20 +332,24 @@ def _uniform_pair_penalty() -> None:
 
 def run(name: str, store, membership, truth_neurons, windows, drive, seed: int, restarts: int,
         config: dict | None = None, oracle: bool = True, save: Path | None = None,
-        community_settings: dict | None = None, rescore: bool = False) -> dict:
+        community_settings: dict | None = None, rescore: bool = False,
+        refit_communities: bool = False) -> dict:
     ntf_seconds = community_seconds = float("nan")
     if rescore:  # the fits saved by an earlier run with --save
         ntf = xr.open_dataset(save / f"{name}-ntf.nc", engine="h5netcdf").load()
         communities = xr.open_dataset(save / f"{name}-communities.nc", engine="h5netcdf").load()
     else:
         start = time.perf_counter()
-        ntf = components_from_calcium(store, config, seed)
-        ntf_seconds = time.perf_counter() - start
+        if refit_communities:
+            ntf = xr.open_dataset(save / f"{name}-ntf.nc", engine="h5netcdf").load()
+        else:
+            ntf = components_from_calcium(store, config, seed)
+            ntf_seconds = time.perf_counter() - start
         start = time.perf_counter()
         communities = component_communities(
             ntf, {"restarts": restarts, **(community_settings or {})}, seed)
         community_seconds = time.perf_counter() - start
-        if save is not None:
+        if save is not None and not refit_communities:
             save.mkdir(parents=True, exist_ok=True)
             ntf.to_netcdf(save / f"{name}-ntf.nc")
             communities.to_netcdf(save / f"{name}-communities.nc")
@@ -315,7 +358,8 @@ def run(name: str, store, membership, truth_neurons, windows, drive, seed: int, 
     result = score(ntf, communities, membership, truth_neurons, windows, drive, response)
     result.update(scenario=name, seed=seed, config=config or {}, selected_rank=int(
                   ntf.attrs["selected_rank"]), rank_reason=ntf.attrs["reason"], ntf_seconds=ntf_seconds,
-                  community_seconds=community_seconds, rescored=str(save) if rescore else None,
+                  community_seconds=community_seconds,
+                  rescored=str(save) if rescore or refit_communities else None,
                   window_oracle=window_oracle(store, membership, truth_neurons, windows, seed,
                                               restarts) if oracle else [])
     return result
@@ -342,6 +386,9 @@ def main() -> None:
                         "communities.nc (to inspect or re-score)")
     parser.add_argument("--rescore", action="store_true", help="score the fits saved in "
                         "--save by an earlier run (same scenario and seed) instead of fitting")
+    parser.add_argument("--refit-communities", action="store_true", help="keep the NTF saved "
+                        "in --save by an earlier run (same scenario and seed) and fit the "
+                        "communities again")
     args = parser.parse_args()
     config = json.loads(args.config)
     if args.uniform_pair_penalty:
@@ -356,18 +403,21 @@ def main() -> None:
         else:
             data = synthetic_scenario(args.seed)
         results.append(run(name, *data, args.seed, args.restarts, config, not args.no_oracle,
-                           args.save, json.loads(args.communities), args.rescore))
+                           args.save, json.loads(args.communities), args.rescore,
+                           args.refit_communities))
         if name.startswith("simulated-"):
             results[-1]["simulate"] = json.loads(args.simulate)
     print(f"{'scenario':>9} {'k':>2} {'comp':>4} {'AUROC':>6} {'members':>7} {'B':>3} "
-          f"{'NMI comm SBM/Leiden':>19} {'NMI part SBM/Leiden':>19} {'F1 SBM/Leiden':>13} "
+          f"{'NMI comm SBM/Leiden':>19} {'NMI block SBM/Leiden':>20} {'NMI part SBM/Leiden':>19} "
+          f"{'F1 SBM/Leiden':>13} "
           f"{'stab':>5}")
     for result in results:
         for p in result["per_community"]:
             print(f"{result['scenario']:>9} {p['community']:>2} {p['component']:>4} "
                   f"{p['auroc']:>6.3f} {p['members_in_graph']:>3}/{p['members']:<3} "
                   f"{p['n_communities']:>3} {p['nmi_community']:>9.3f}/"
-                  f"{p['nmi_community_leiden']:<9.3f} {p['nmi_partition']:>9.3f}/"
+                  f"{p['nmi_community_leiden']:<9.3f} {p['nmi_block']:>10.3f}/"
+                  f"{p['nmi_block_leiden']:<9.3f} {p['nmi_partition']:>9.3f}/"
                   f"{p['nmi_partition_leiden']:<9.3f} {p['f1']:>6.3f}/{p['f1_leiden']:<6.3f} "
                   f"{p['stability_best_block']:>5.2f}")
             if "driven_outsiders" in p:
@@ -381,7 +431,8 @@ def main() -> None:
                          if p.get("effective_worms") is not None else ""))
         print(f"{result['scenario']:>9} mean AUROC {result['mean_auroc']:.3f}, mean community "
               f"NMI SBM {result['mean_nmi_community']:.3f} (Leiden "
-              f"{result['mean_nmi_community_leiden']:.3f}), partition NMI SBM "
+              f"{result['mean_nmi_community_leiden']:.3f}), best-block NMI SBM "
+              f"{result['mean_nmi_block']:.3f}, partition NMI SBM "
               f"{result['mean_nmi_partition']:.3f} (Leiden "
               f"{result['mean_nmi_partition_leiden']:.3f}), mean F1 {result['mean_f1']:.3f}, "
               f"combined NMI {result['combined_nmi']:.3f}; "

@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 from pipelines.atlas.build import write_atlas
-from pipelines.atlas.report import SECTIONS
+from pipelines.atlas.report import SECTIONS, motif_table
 from pipelines.common.neurons import NEURONS
 from pipelines.connectome.compare import auroc, degree_preserving_shuffle, edge_auroc
 
@@ -94,8 +94,13 @@ def _fake_inputs(tmp_path, n_worms=3, n_time=120, k=3, states=2):
         coords={"component": np.arange(k), "time": time, "worm": worms, "pre": list(NEURONS),
                 "post": list(NEURONS), "rank": [1, 2, 3]}, attrs={"n_components": k},
     )
+    motif = np.zeros((k, N), bool)
+    motif[0, :3] = motif[1, 3:5] = True  # the baseline component (2) has none
     communities = xr.Dataset(
-        {"community": (("component", "neuron"), rng.integers(-1, 4, (k, N)))},
+        {"community": (("component", "neuron"), rng.integers(-1, 4, (k, N))),
+         "motif": (("component", "neuron"), motif),
+         "motif_gain": ("component", [120.0, 80.5, np.nan]),
+         "stability": (("component", "neuron"), np.full((k, N), 0.9))},
         coords={"component": np.arange(k), "neuron": list(NEURONS)},
     )
     post = rng.dirichlet(np.ones(states), size=(n_worms, n_time))
@@ -175,6 +180,23 @@ def test_single_worm_components_are_named_in_graphs_and_report(tmp_path):
     assert graph.graph["effective_worms"] == pytest.approx(1.2)
     page = (out / "report.html").read_text()
     assert "1 of the motifs are carried by fewer than 3 worms" in page
+
+
+def test_motif_communities_in_graphs_and_report(tmp_path):
+    inputs = _fake_inputs(tmp_path)
+    out = tmp_path / "atlas"
+    write_atlas(inputs, out / "atlas.nc", out / "report.html", out / "graphs", out / "figures",
+                "fake", {"seed": 0, "n_null": 2})
+    graph = nx.read_graphml(out / "graphs" / "component0.graphml")
+    flags = {name: data["motif"] for name, data in graph.nodes(data=True)}
+    assert set(flags.values()) <= {0, 1}
+    assert {name for name, flag in flags.items() if flag} <= set(NEURONS[:3])
+    table = motif_table(xr.open_datatree(out / "atlas.nc", engine="h5netcdf")["dfc"].to_dataset())
+    assert table["component"].tolist() == [0, 1]  # the baseline component is not a motif
+    assert table["motif"].tolist() == [" ".join(NEURONS[:3]), " ".join(NEURONS[3:5])]
+    assert table["gain_nats"].tolist() == [120.0, 80.5]
+    page = (out / "report.html").read_text()
+    assert "motif community</b>" in page and " ".join(NEURONS[3:5]) in page
 
 
 def test_mapped_worms_are_marked(tmp_path):

@@ -19,6 +19,7 @@ from pipelines.dfc.communities import (
     leiden_communities,
     lfr,
     louvain_communities,
+    motif_community,
     neuron_stability,
     run_communities,
 )
@@ -249,6 +250,78 @@ def test_lfr_rejects_degenerate_graphs(monkeypatch):
     assert skipped == {"failed": 1, "degenerate": 1}
 
 
+# ------------------------------------------------------------------- motif community
+
+
+def tiered_graph(cross, seed=0, n=80, within_b=2.0):
+    """A component graph of exponential weights with block means: 8 neurons carry it
+    strongly (A, mean 8 among them), 8 less (B, mean ``within_b``), A-B mean ``cross``; 20 neurons where
+    it is absent (silent, mean 0.01 to everyone) and a background (mean 0.25; 0.5 to A, 0.4 to
+    B). ``cross`` above √(8·2) = 4 makes A and B one community of graded strength (6: a
+    degree-corrected SBM would put them in one block), a smaller one (1) a strong core next to
+    a weaker group. Returns weights and groups (0 A, 1 B, 2 silent, 3 background)."""
+    rng = np.random.default_rng(seed)
+    group = np.repeat([0, 1, 2, 3], [8, 8, 20, n - 36])
+    means = np.array([[8.0, cross, 0.01, 0.5],
+                      [cross, within_b, 0.01, 0.4],
+                      [0.01, 0.01, 0.01, 0.01],
+                      [0.5, 0.4, 0.01, 0.25]])
+    weights = np.triu(rng.exponential(means[np.ix_(group, group)]), 1)
+    return weights + weights.T, group
+
+
+def test_motif_joins_blocks_that_differ_only_in_strength():
+    """Level 0 splits A from B and the silent block off; level 1 joins A and B. With a strong
+    A-B link they are one community (the motif is A and B, level 1); with a weak one A is the
+    motif and B stays out. The silent block splits off well but is never the motif."""
+    one, group = tiered_graph(cross=6.0)
+    two, _ = tiered_graph(cross=1.0)
+    levels = [group, np.where(group <= 1, 0, group - 1), (group <= 1).astype(int)]
+    joined = motif_community(one, levels)
+    np.testing.assert_array_equal(joined.members, group <= 1)
+    assert joined.level == 2 and joined.gain > 0  # still one block at the top level
+    core = motif_community(two, levels)
+    np.testing.assert_array_equal(core.members, group == 0)
+    assert core.level == 0 and core.gain > 0
+
+
+def test_motif_leaves_out_a_weakly_taking_part_surround():
+    """B co-fluctuates with A in proportion (no community boundary after degree correction,
+    x² = 6.25 ≥ 8 · 0.5) but takes part a quarter as strongly (√(0.5 / 8)): A's surround."""
+    weights, group = tiered_graph(cross=2.5, within_b=0.5)
+    levels = [group, np.where(group <= 1, 0, group - 1)]
+    np.testing.assert_array_equal(motif_community(weights, levels).members, group == 0)
+
+
+@pytest.mark.parametrize(("cross", "expected"), [(6.0, (0, 1)), (1.0, (0,))])
+def test_motif_of_a_fitted_hierarchy(cross, expected):
+    weights, group = tiered_graph(cross, seed=1)
+    fit = fit_sbm(weights, seed=0, restarts=3)
+    np.testing.assert_array_equal(motif_community(weights, fit.levels).members,
+                                  np.isin(group, expected))
+
+
+def test_no_motif_without_an_assortative_block():
+    weights, group = tiered_graph(cross=6.0)
+    none = motif_community(weights, [np.zeros(len(group), int)])
+    assert not none.members.any() and np.isnan(none.gain) and none.level == -1
+    silent = motif_community(weights, [(group == 2).astype(int)])  # silent vs the rest
+    assert silent.members.sum() == len(group) - 20  # the rest, not the silent block
+    with pytest.raises(ValueError, match="every level"):
+        motif_community(weights, [group[:-1]])
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000), st.floats(1e-3, 1e3), st.sampled_from([1.0, 6.0]))
+def test_motif_does_not_depend_on_the_weight_unit(seed, scale, cross):
+    weights, group = tiered_graph(cross, seed=seed, n=50)
+    levels = [group, np.where(group <= 1, 0, group - 1)]
+    motif = motif_community(weights, levels)
+    scaled = motif_community(weights * scale, levels)
+    np.testing.assert_array_equal(motif.members, scaled.members)
+    assert scaled.gain == pytest.approx(motif.gain, rel=1e-6)
+
+
 # ------------------------------------------------------------------- component summary
 
 
@@ -284,6 +357,12 @@ def test_component_communities_layout_and_recovery():
     assert (out["leiden_community"].values[~present] == -1).all()
     levels = out["community_level"].values
     np.testing.assert_array_equal(levels[:, 0], community)
+    # each component's motif is one of its planted blocks (equal blocks, none joined)
+    motif = out["motif"].values
+    assert not motif[community < 0].any() and (out["motif_gain"].values > 0).all()
+    for k, truth in ((0, truth_first), (1, truth_second[:45])):
+        chosen = motif[k, : truth.size]
+        assert any(np.array_equal(chosen, truth == block) for block in np.unique(truth))
 
 
 def test_component_communities_uses_bootstrap_when_asked():

@@ -1,7 +1,8 @@
 """GraphML of each component and each state, for networkx, Cytoscape and Gephi.
 
 GraphML holds scalar attributes only, so every graph is written separately and node
-attributes are one scalar each: neuron class, type, neurotransmitter, position, community.
+attributes are one scalar each: neuron class, type, neurotransmitter, position, community,
+motif membership.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def matrix_graph(
     keep: float = 0.05,
     community: np.ndarray | None = None,
     graph_attrs: dict | None = None,
+    motif: np.ndarray | None = None,
 ) -> nx.Graph:
     """A weighted graph of the strongest entries of ``matrix``.
 
@@ -37,6 +39,7 @@ def matrix_graph(
         the graph is sparse enough to draw; edges carry ``weight`` (signed) and ``strength``
         (absolute).
     community : (N,) int, node attribute ``community`` (-1: none).
+    motif : (N,) bool, node attribute ``motif`` (1: in the component's motif community).
     """
     matrix = np.asarray(matrix, dtype=float)
     n = len(names)
@@ -63,6 +66,8 @@ def matrix_graph(
             attrs = {c: _clean(row[c]) for c in NODE_COLUMNS if c in row.index}
         if community is not None:
             attrs["community"] = int(community[k])
+        if motif is not None:
+            attrs["motif"] = int(bool(motif[k]))
         graph.add_node(names[k], **attrs)
     return graph
 

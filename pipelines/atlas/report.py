@@ -161,6 +161,22 @@ def _predictor_sentence(table: pd.DataFrame) -> str:
             f"{verdict} at this horizon.")
 
 
+def motif_table(dfc: xr.Dataset) -> pd.DataFrame:
+    """One row per non-baseline component: its motif community's neurons (canonical order),
+    their number, the DL gain of the motif (nats) and the members' mean stability."""
+    rows = []
+    for k in range(dfc.sizes.get("component", 0)):
+        if "is_baseline" in dfc and bool(dfc["is_baseline"].values[k]):
+            continue
+        members = dfc["motif"].values[k].astype(bool)
+        stability = dfc["stability"].values[k][members] if "stability" in dfc else np.array([])
+        rows.append({"component": int(dfc["component"].values[k]), "neurons": int(members.sum()),
+                     "motif": " ".join(str(n) for n in dfc["neuron"].values[members]),
+                     "gain_nats": float(dfc["motif_gain"].values[k]),
+                     "stability": float(stability.mean()) if stability.size else np.nan})
+    return pd.DataFrame(rows)
+
+
 def _table_html(df: pd.DataFrame, max_rows: int = 60) -> str:
     return df.head(max_rows).to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0)
 
@@ -206,6 +222,14 @@ def render_report(
                       "(data/predictor/&lt;recording&gt;/).</p>")
     else:
         predictor = '<p class="note">No predictor evaluation for this recording.</p>'
+    motifs = ""
+    if "dfc" in atlas.children and "motif" in atlas["dfc"]:
+        table = motif_table(atlas["dfc"].to_dataset())
+        if not table.empty:
+            motifs = ("<p>The <b>motif community</b> of each component: the group of neurons of "
+                      "its community hierarchy that separates best as one community (largest "
+                      "description-length gain), i.e. the neurons that carry the motif.</p>"
+                      + _table_html(table))
     provenance = html.escape(json.dumps({k: atlas.attrs[k] for k in atlas.attrs}, indent=1,
                                         default=str)[:20000])
     title = f"Dynamic connectome atlas: {html.escape(atlas.attrs.get('recording', ''))}"
@@ -217,7 +241,8 @@ def render_report(
 {fig("worm_loadings", "Worm loadings of each component")}
 {fig("rank_selection", "Rank selection evidence")}</section>
 <section id="communities"><h2>Communities</h2>
-{fig("community_graphs", "Community graphs laid out by neuron position")}</section>
+{fig("community_graphs", "Community graphs laid out by neuron position")}
+{motifs}</section>
 <section id="states"><h2>Brain states</h2>
 {fig("state_rasters", "State rasters over time for each worm")}
 {fig("k_selection", "Held-out likelihood against the number of states")}</section>

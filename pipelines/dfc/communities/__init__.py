@@ -11,10 +11,12 @@ from .components import (
     run_communities,
 )
 from .leiden import leiden_communities, louvain_communities
+from .motif import Motif, motif_community
 from .sbm import SBMFit, description_length, fit_sbm
 from .stability import comembership, community_stability, neuron_stability
 
 __all__ = [
+    "Motif",
     "SBMFit",
     "comembership",
     "community_stability",
@@ -24,6 +26,7 @@ __all__ = [
     "fit_sbm",
     "leiden_communities",
     "louvain_communities",
+    "motif_community",
     "neuron_stability",
     "present_neurons",
     "run_communities",

@@ -16,6 +16,7 @@ from pipelines.common import NEURON_INDEX, NEURONS, InputError, get_logger, writ
 from pipelines.common.provenance import provenance, provenance_attrs
 
 from .leiden import leiden_communities, louvain_communities
+from .motif import motif_community
 from .sbm import fit_sbm
 from .stability import comembership, community_stability, neuron_stability
 
@@ -95,8 +96,11 @@ def _component(weights, settings, seed, resamples=None):
                   for w in resamples]
     stability = neuron_stability(labels, others)
     leiden = leiden_communities(weights, seed=seed, resolution=settings["leiden_resolution"])
+    motif = motif_community(weights, levels, degree_corrected=dc,
+                            weight_model=model or "exponential")
     return {
         "labels": labels, "levels": levels, "dl": dls, "dc": dc, "weight_model": model,
+        "motif": motif,
         "stability": stability,
         "community_stability": community_stability(labels, stability),
         "comembership": comembership(others), "leiden": leiden,
@@ -122,7 +126,9 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     -------
     Dataset over all canonical neurons (``neuron``), with ``community`` (component, neuron)
     int32 (−1: absent), ``community_level`` (component, level, neuron), ``stability``
-    (component, neuron) in [0, 1] (NaN: absent), ``community_stability`` (component,
+    (component, neuron) in [0, 1] (NaN: absent), ``motif`` (component, neuron) bool, the
+    component's motif community (:func:`~.motif.motif_community`) with ``motif_gain`` (nats)
+    and ``motif_level``, ``community_stability`` (component,
     community_id), ``n_communities`` (component), ``description_length`` (component, level)
     nats, ``degree_corrected`` and ``weight_model`` (component), ``leiden_community`` (component, neuron),
     ``nmi_sbm_leiden`` (component), ``comembership`` (component, pre, post).
@@ -176,9 +182,11 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
     comm_stab = np.full((n_comp, n_comm), np.nan, np.float32)
     dl = np.full((n_comp, n_levels), np.nan)
     co = np.full((n_comp, n_neurons, n_neurons), np.nan, np.float32)
+    motif = np.zeros((n_comp, n_neurons), bool)
     for k, r in enumerate(results):
         idx = slots[r["present"]]
         community[k, idx] = r["labels"]
+        motif[k, idx] = r["motif"].members
         leiden[k, idx] = r["leiden"]
         stability[k, idx] = r["stability"]
         comm_stab[k, : r["community_stability"].size] = r["community_stability"]
@@ -191,6 +199,9 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
             "community": (("component", "neuron"), community),
             "community_level": (("component", "level", "neuron"), levels),
             "stability": (("component", "neuron"), stability),
+            "motif": (("component", "neuron"), motif),
+            "motif_gain": ("component", np.array([r["motif"].gain for r in results])),
+            "motif_level": ("component", np.array([r["motif"].level for r in results], np.int32)),
             "community_stability": (("component", "community_id"), comm_stab),
             "n_communities": ("component", np.array([r["labels"].max() + 1 for r in results],
                                                     np.int32)),
@@ -211,6 +222,10 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
     descriptions = {
         "community": "community at the DL-selected level (0..B-1 by size; -1: neuron absent)",
         "community_level": "nested hierarchy: community at each level (level 0 = selected)",
+        "motif": "the component's motif community: the assortative group of the hierarchy "
+                 "whose split from the rest gains the most description length",
+        "motif_gain": "DL of one block minus DL of (motif, rest), nats (NaN: no motif)",
+        "motif_level": "highest hierarchy level at which the motif is one community (-1: none)",
         "stability": "mean Jaccard overlap of the neuron's community across restarts or "
                      "bootstrap resamples, in [0, 1]",
         "community_stability": "mean stability of the community's members",
