@@ -338,6 +338,9 @@ def run(name: str, store, membership, truth_neurons, windows, drive, seed: int, 
     if rescore:  # the fits saved by an earlier run with --save
         ntf = xr.open_dataset(save / f"{name}-ntf.nc", engine="h5netcdf").load()
         communities = xr.open_dataset(save / f"{name}-communities.nc", engine="h5netcdf").load()
+        if "motif" not in communities:
+            raise SystemExit(f"{save}: the saved communities predate the motif community; "
+                             "score them with --refit-communities")
     else:
         start = time.perf_counter()
         if refit_communities:
