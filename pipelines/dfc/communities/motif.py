@@ -90,8 +90,7 @@ def motif_community(weights: np.ndarray, levels, *, degree_corrected: bool = Fal
              if 2 <= b.sum() < n and _assortative(weights, b)]
     if not cores:
         return Motif(np.zeros(n, bool), np.nan, -1)
-    core_gain, index = max(cores)
-    motif, reached = blocks[index], 0
+    motif, reached = blocks[max(cores)[1]], 0
     node = int(np.flatnonzero(motif)[0])
     for level in range(1, len(levels)):
         group = levels[level] == levels[level][node]
@@ -103,8 +102,7 @@ def motif_community(weights: np.ndarray, levels, *, degree_corrected: bool = Fal
                 break
             motif = group
         reached = level
-    grown = motif.sum() > blocks[index].sum()
-    return Motif(motif, float(gain(motif) if grown else core_gain), reached)
+    return Motif(motif, float(gain(motif)), reached)
 
 
 def _one_community(weights: np.ndarray, motif: np.ndarray, added: np.ndarray) -> bool:
