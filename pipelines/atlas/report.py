@@ -227,8 +227,10 @@ def render_report(
         table = motif_table(atlas["dfc"].to_dataset())
         if not table.empty:
             motifs = ("<p>The <b>motif community</b> of each component: the group of neurons of "
-                      "its community hierarchy that separates best as one community (largest "
-                      "description-length gain), i.e. the neurons that carry the motif.</p>"
+                      "its community hierarchy that carry it: the community that separates best "
+                      "(largest description-length gain), joined by the communities above it "
+                      "that differ from it only in how strongly they take part, and take part "
+                      "at least half as strongly (docs/dfc_communities.md).</p>"
                       + _table_html(table))
     provenance = html.escape(json.dumps({k: atlas.attrs[k] for k in atlas.attrs}, indent=1,
                                         default=str)[:20000])

@@ -222,8 +222,10 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
     descriptions = {
         "community": "community at the DL-selected level (0..B-1 by size; -1: neuron absent)",
         "community_level": "nested hierarchy: community at each level (level 0 = selected)",
-        "motif": "the component's motif community: the assortative group of the hierarchy "
-                 "whose split from the rest gains the most description length",
+        "motif": "the component's motif community: the assortative level-0 community with "
+                 "the largest description-length gain, grown up the hierarchy while the "
+                 "added neurons show no community boundary after degree correction and take "
+                 "part at least half as strongly",
         "motif_gain": "DL of one block minus DL of (motif, rest), nats (NaN: no motif)",
         "motif_level": "highest hierarchy level at which the motif is one community (-1: none)",
         "stability": "mean Jaccard overlap of the neuron's community across restarts or "
