@@ -25,6 +25,13 @@ components on time-course AUROC:
 * ``nmi_block``: the same NMI for the level-0 SBM community with the best F1 for k (an
   oracle choice among the blocks, the headline before 2 December 2026; ``nmi_block_leiden``
   for Leiden);
+* ``participation_auroc``: AUROC of the neurons' participation in the component
+  (``communities.nc`` ``participation``, the rank-1 loading of its pair weights; absent
+  neurons 0) for k's members: whether the component ranks members above the rest;
+* ``nmi_participation_ceiling``: the best NMI of any cut of that ranking (the top j neurons,
+  j chosen with the truth): an oracle upper bound for every rule that cuts the participation
+  order, so a community below 0.8 here fails in the NTF step (the order), not in the choice of
+  the cut;
 * ``nmi_partition``: NMI of the whole SBM partition with the planted split (penalises every
   further split of the background, which the SBM may well find real structure in);
 * ``f1``: F1 of the best-matching SBM community;
@@ -213,6 +220,7 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
         leiden_block, leiden_f1 = best_block(np.where(keep, leiden, -1), members & keep)
         motif = communities["motif"].sel(component=r).values.astype(bool)
         leiden_motif = _leiden_motif(ntf, r, neurons, leiden)
+        share = np.nan_to_num(communities["participation"].sel(component=r).values)
         for i in np.flatnonzero(keep & motif):
             combined_pred.setdefault(neurons[i], k)
         identifiability = {}
@@ -244,6 +252,8 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
             "nmi_community_leiden": float(nmi(members[keep], leiden_motif[keep])),
             "motif_size": int((keep & motif).sum()),
             "motif_level": int(communities["motif_level"].sel(component=r)),
+            "participation_auroc": float(roc_auc_score(members[keep], share[keep])),
+            "nmi_participation_ceiling": participation_ceiling(members[keep], share[keep]),
             "nmi_block": float(nmi(members[keep], labels[keep] == block)),
             "nmi_block_leiden": float(nmi(members[keep], leiden[keep] == leiden_block)),
             "nmi_partition": float(nmi(members[keep], labels[keep])),
@@ -265,10 +275,18 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
             "mean_auroc": float(np.mean([p["auroc"] for p in per_community])),
             **{f"mean_{key}": float(np.mean([p[key] for p in per_community]))
                for key in ("nmi_community", "nmi_community_leiden", "nmi_block",
+                           "nmi_participation_ceiling", "participation_auroc",
                            "nmi_block_leiden", "nmi_partition",
                            "nmi_partition_leiden", "f1_leiden")},
             "mean_f1": float(np.mean([p["f1"] for p in per_community])),
             "n_components": int(ntf.sizes["component"]), "n_motifs": int(motifs.size)}
+
+
+def participation_ceiling(members: np.ndarray, share: np.ndarray) -> float:
+    """Best NMI of ``members`` (bool) with the top-j split of ``share`` over all j (ties cut
+    together): what the best possible cut of the participation order would score."""
+    cuts = np.unique(share)[::-1]
+    return float(max(nmi(members, share >= cut) for cut in cuts))
 
 
 def _leiden_motif(ntf: xr.Dataset, component: int, neurons: np.ndarray,
@@ -338,9 +356,9 @@ def run(name: str, store, membership, truth_neurons, windows, drive, seed: int, 
     if rescore:  # the fits saved by an earlier run with --save
         ntf = xr.open_dataset(save / f"{name}-ntf.nc", engine="h5netcdf").load()
         communities = xr.open_dataset(save / f"{name}-communities.nc", engine="h5netcdf").load()
-        if "motif" not in communities:
-            raise SystemExit(f"{save}: the saved communities predate the motif community; "
-                             "score them with --refit-communities")
+        if "motif" not in communities or "participation" not in communities:
+            raise SystemExit(f"{save}: the saved communities predate the motif community or "
+                             "the participation; score them with --refit-communities")
     else:
         start = time.perf_counter()
         if refit_communities:
@@ -429,13 +447,16 @@ def main() -> None:
                       f"{p['member_response_median']:.2f}), {p['false_positives']} false positives of which "
                       f"{p['false_positives_driven']} driven by the members through the wiring "
                       f"({p['driven_outsiders']} such neurons in the tensor); NMI without them "
-                      f"{p['nmi_community_without_driven']:.3f}"
+                      f"{p['nmi_community_without_driven']:.3f}; members' participation "
+                      f"AUROC {p['participation_auroc']:.3f}, best cut of it (oracle) NMI "
+                      f"{p['nmi_participation_ceiling']:.3f}"
                       + (f"; its component is carried by {p['effective_worms']:.1f} worms"
                          if p.get("effective_worms") is not None else ""))
         print(f"{result['scenario']:>9} mean AUROC {result['mean_auroc']:.3f}, mean community "
               f"NMI SBM {result['mean_nmi_community']:.3f} (Leiden "
               f"{result['mean_nmi_community_leiden']:.3f}), best-block NMI SBM "
-              f"{result['mean_nmi_block']:.3f}, partition NMI SBM "
+              f"{result['mean_nmi_block']:.3f}, participation-cut ceiling "
+              f"{result['mean_nmi_participation_ceiling']:.3f}, partition NMI SBM "
               f"{result['mean_nmi_partition']:.3f} (Leiden "
               f"{result['mean_nmi_partition_leiden']:.3f}), mean F1 {result['mean_f1']:.3f}, "
               f"combined NMI {result['combined_nmi']:.3f}; "

@@ -96,10 +96,13 @@ def _fake_inputs(tmp_path, n_worms=3, n_time=120, k=3, states=2):
     )
     motif = np.zeros((k, N), bool)
     motif[0, :3] = motif[1, 3:5] = True  # the baseline component (2) has none
+    share = np.full((k, N), np.nan)
+    share[:, :10] = np.linspace(0.1, 1.0, 10)  # strongest last: neuron 9
     communities = xr.Dataset(
         {"community": (("component", "neuron"), rng.integers(-1, 4, (k, N))),
          "motif": (("component", "neuron"), motif),
          "motif_gain": ("component", [120.0, 80.5, np.nan]),
+         "participation": (("component", "neuron"), share),
          "stability": (("component", "neuron"), np.full((k, N), 0.9))},
         coords={"component": np.arange(k), "neuron": list(NEURONS)},
     )
@@ -193,10 +196,19 @@ def test_motif_communities_in_graphs_and_report(tmp_path):
     assert {name for name, flag in flags.items() if flag} <= set(NEURONS[:3])
     table = motif_table(xr.open_datatree(out / "atlas.nc", engine="h5netcdf")["dfc"].to_dataset())
     assert table["component"].tolist() == [0, 1]  # the baseline component is not a motif
-    assert table["motif"].tolist() == [" ".join(NEURONS[:3]), " ".join(NEURONS[3:5])]
+    # members strongest first with their participation, then the strongest left out
+    assert table["motif"].tolist() == [f"{NEURONS[2]} (0.30) {NEURONS[1]} (0.20) {NEURONS[0]} (0.10)",
+                                       f"{NEURONS[4]} (0.50) {NEURONS[3]} (0.40)"]
+    assert table["next_outside"].tolist()[1] == f"{NEURONS[9]} (1.00) {NEURONS[8]} (0.90) {NEURONS[7]} (0.80)"
+    values = {name: data.get("participation") for name, data in graph.nodes(data=True)}
+    assert values[NEURONS[9]] == 1.0 and values[NEURONS[0]] == pytest.approx(0.1)
+    assert all(v is None for name, v in values.items() if name not in NEURONS[:10])
+    canonical = motif_table(xr.open_datatree(out / "atlas.nc", engine="h5netcdf")["dfc"]
+                            .to_dataset().drop_vars("participation"))
+    assert canonical["motif"].tolist() == [" ".join(NEURONS[:3]), " ".join(NEURONS[3:5])]
     assert table["gain_nats"].tolist() == [120.0, 80.5]
     page = (out / "report.html").read_text()
-    assert "motif community</b>" in page and " ".join(NEURONS[3:5]) in page
+    assert "motif community</b>" in page and f"{NEURONS[4]} (0.50) {NEURONS[3]} (0.40)" in page
 
 
 def test_mapped_worms_are_marked(tmp_path):

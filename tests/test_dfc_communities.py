@@ -21,6 +21,7 @@ from pipelines.dfc.communities import (
     louvain_communities,
     motif_community,
     neuron_stability,
+    participation,
     run_communities,
 )
 from pipelines.dfc.communities.sbm import (
@@ -322,6 +323,48 @@ def test_motif_does_not_depend_on_the_weight_unit(seed, scale, cross):
     assert scaled.gain == pytest.approx(motif.gain, rel=1e-6)
 
 
+# ------------------------------------------------------------------- participation
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(3, 40), st.floats(0.0, 0.6), st.floats(1e-3, 1e3))
+def test_participation_recovers_a_rank_one_graph_with_unobserved_pairs(seed, n, missing, scale):
+    rng = np.random.default_rng(seed)
+    loading = rng.uniform(0.05, 1.0, n)
+    weights = scale * np.outer(loading, loading)
+    hidden = np.triu(rng.random((n, n)) < missing, 1)
+    # every node keeps its pairs with nodes 0 and 1: a triangle 0-1-i fixes each loading (a
+    # star alone would not: u_0 u_i = w_0i leaves the scale between the centre and the rest)
+    hidden[:2] = False
+    weights[hidden | hidden.T] = np.nan
+    np.fill_diagonal(weights, 123.0)  # the diagonal is ignored
+    np.testing.assert_allclose(participation(weights), loading / loading.max(), atol=1e-6)
+
+
+def test_participation_ranks_a_planted_group_above_the_rest():
+    """Members sharing one drive at graded strengths over a noisy floor: every member ranks
+    above every other neuron, and the graded order among the members is kept."""
+    rng = np.random.default_rng(1)
+    loading = np.full(60, 0.1)
+    loading[:8] = np.linspace(1.0, 0.5, 8)
+    noise = rng.exponential(0.02, (60, 60))
+    weights = np.outer(loading, loading) + (noise + noise.T) / 2
+    share = participation(weights)
+    assert share[:8].min() > share[8:].max()
+    assert np.corrcoef(share[:8], loading[:8])[0, 1] > 0.95
+
+
+def test_participation_of_a_graph_without_weight_and_bad_input():
+    np.testing.assert_array_equal(participation(np.zeros((4, 4))), np.zeros(4))
+    lonely = np.ones((4, 4))
+    lonely[3, :] = lonely[:, 3] = 0.0
+    assert participation(lonely)[3] == 0.0 and participation(lonely)[0] == 1.0
+    with pytest.raises(ValueError, match="square"):
+        participation(np.ones((3, 4)))
+    with pytest.raises(ValueError, match="non-negative"):
+        participation(-np.ones((3, 3)))
+
+
 # ------------------------------------------------------------------- component summary
 
 
@@ -363,6 +406,10 @@ def test_component_communities_layout_and_recovery():
     for k, truth in ((0, truth_first), (1, truth_second[:45])):
         chosen = motif[k, : truth.size]
         assert any(np.array_equal(chosen, truth == block) for block in np.unique(truth))
+    share = out["participation"].values
+    assert np.isnan(share[~present]).all()
+    assert np.all((share[present] >= 0) & (share[present] <= 1))
+    np.testing.assert_allclose(np.nanmax(share, axis=1), 1.0)
 
 
 def test_component_communities_uses_bootstrap_when_asked():

@@ -120,8 +120,10 @@ def write_atlas_graphs(atlas: xr.DataTree, neurons: pd.DataFrame | None, out_dir
         for k in range(dfc.sizes["component"]):
             community = dfc["community"].values[k] if "community" in dfc else None
             motif = dfc["motif"].values[k] if "motif" in dfc else None
+            share = dfc["participation"].values[k] if "participation" in dfc else None
             graph = matrix_graph(dfc["pair_weight"].transpose("component", "pre", "post").values[k],
                                  names, neurons, directed=False, community=community, motif=motif,
+                                 participation=share,
                                  graph_attrs={"component": k, "recording": atlas.attrs["recording"],
                                               "baseline": int(bool(dfc["is_baseline"].values[k]))
                                               if "is_baseline" in dfc else 0,

@@ -27,6 +27,7 @@ def matrix_graph(
     community: np.ndarray | None = None,
     graph_attrs: dict | None = None,
     motif: np.ndarray | None = None,
+    participation: np.ndarray | None = None,
 ) -> nx.Graph:
     """A weighted graph of the strongest entries of ``matrix``.
 
@@ -40,6 +41,8 @@ def matrix_graph(
         (absolute).
     community : (N,) int, node attribute ``community`` (-1: none).
     motif : (N,) bool, node attribute ``motif`` (1: in the component's motif community).
+    participation : (N,) float, node attribute ``participation`` (graded membership in the
+        component, strongest = 1; left out of nodes where it is NaN).
     """
     matrix = np.asarray(matrix, dtype=float)
     n = len(names)
@@ -68,6 +71,8 @@ def matrix_graph(
             attrs["community"] = int(community[k])
         if motif is not None:
             attrs["motif"] = int(bool(motif[k]))
+        if participation is not None and np.isfinite(participation[k]):
+            attrs["participation"] = float(participation[k])  # left out when not estimated
         graph.add_node(names[k], **attrs)
     return graph
 

@@ -161,18 +161,31 @@ def _predictor_sentence(table: pd.DataFrame) -> str:
             f"{verdict} at this horizon.")
 
 
-def motif_table(dfc: xr.Dataset) -> pd.DataFrame:
-    """One row per non-baseline component: its motif community's neurons (canonical order),
-    their number, the DL gain of the motif (nats) and the members' mean stability."""
+def motif_table(dfc: xr.Dataset, n_next: int = 3) -> pd.DataFrame:
+    """One row per non-baseline component: its motif community's neurons, their number, the
+    DL gain of the motif (nats) and the members' mean stability.
+
+    With ``participation`` in ``dfc`` the members are listed strongest first, each with its
+    participation, and ``next_outside`` names the ``n_next`` strongest neurons left out (the
+    borderline of the cut); without it, in canonical order.
+    """
     rows = []
     for k in range(dfc.sizes.get("component", 0)):
         if "is_baseline" in dfc and bool(dfc["is_baseline"].values[k]):
             continue
         members = dfc["motif"].values[k].astype(bool)
         stability = dfc["stability"].values[k][members] if "stability" in dfc else np.array([])
-        rows.append({"component": int(dfc["component"].values[k]), "neurons": int(members.sum()),
-                     "motif": " ".join(str(n) for n in dfc["neuron"].values[members]),
-                     "gain_nats": float(dfc["motif_gain"].values[k]),
+        names = dfc["neuron"].values.astype(str)
+        row = {"component": int(dfc["component"].values[k]), "neurons": int(members.sum()),
+               "motif": " ".join(names[members])}
+        if "participation" in dfc:
+            share = np.nan_to_num(dfc["participation"].values[k].astype(float))
+            order = np.argsort(-share, kind="stable")
+            inside = [i for i in order if members[i]]
+            outside = [i for i in order if not members[i] and share[i] > 0][:n_next]
+            row["motif"] = " ".join(f"{names[i]} ({share[i]:.2f})" for i in inside)
+            row["next_outside"] = " ".join(f"{names[i]} ({share[i]:.2f})" for i in outside)
+        rows.append({**row, "gain_nats": float(dfc["motif_gain"].values[k]),
                      "stability": float(stability.mean()) if stability.size else np.nan})
     return pd.DataFrame(rows)
 
@@ -230,7 +243,10 @@ def render_report(
                       "its community hierarchy that carry it: the community that separates best "
                       "(largest description-length gain), joined by the communities above it "
                       "that differ from it only in how strongly they take part, and take part "
-                      "at least half as strongly (docs/dfc_communities.md).</p>"
+                      "at least half as strongly (docs/dfc_communities.md). Numbers in brackets: "
+                      "each neuron's participation in the component (its loading in the rank-1 "
+                      "fit of the pair weights, strongest = 1); <i>next_outside</i>: the "
+                      "strongest neurons left out.</p>"
                       + _table_html(table))
     provenance = html.escape(json.dumps({k: atlas.attrs[k] for k in atlas.attrs}, indent=1,
                                         default=str)[:20000])

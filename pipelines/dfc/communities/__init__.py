@@ -12,6 +12,7 @@ from .components import (
 )
 from .leiden import leiden_communities, louvain_communities
 from .motif import Motif, motif_community
+from .participation import participation
 from .sbm import SBMFit, description_length, fit_sbm
 from .stability import comembership, community_stability, neuron_stability
 
@@ -28,6 +29,7 @@ __all__ = [
     "louvain_communities",
     "motif_community",
     "neuron_stability",
+    "participation",
     "present_neurons",
     "run_communities",
 ]

@@ -17,6 +17,7 @@ from pipelines.common.provenance import provenance, provenance_attrs
 
 from .leiden import leiden_communities, louvain_communities
 from .motif import motif_community
+from .participation import participation
 from .sbm import fit_sbm
 from .stability import comembership, community_stability, neuron_stability
 
@@ -100,7 +101,7 @@ def _component(weights, settings, seed, resamples=None):
                             weight_model=model or "exponential")
     return {
         "labels": labels, "levels": levels, "dl": dls, "dc": dc, "weight_model": model,
-        "motif": motif,
+        "motif": motif, "participation": participation(weights),
         "stability": stability,
         "community_stability": community_stability(labels, stability),
         "comembership": comembership(others), "leiden": leiden,
@@ -128,7 +129,8 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     int32 (−1: absent), ``community_level`` (component, level, neuron), ``stability``
     (component, neuron) in [0, 1] (NaN: absent), ``motif`` (component, neuron) bool, the
     component's motif community (:func:`~.motif.motif_community`) with ``motif_gain`` (nats)
-    and ``motif_level``, ``community_stability`` (component,
+    and ``motif_level``, ``participation`` (component, neuron) in [0, 1] (graded membership,
+    :func:`~.participation.participation`; NaN: absent), ``community_stability`` (component,
     community_id), ``n_communities`` (component), ``description_length`` (component, level)
     nats, ``degree_corrected`` and ``weight_model`` (component), ``leiden_community`` (component, neuron),
     ``nmi_sbm_leiden`` (component), ``comembership`` (component, pre, post).
@@ -183,10 +185,12 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
     dl = np.full((n_comp, n_levels), np.nan)
     co = np.full((n_comp, n_neurons, n_neurons), np.nan, np.float32)
     motif = np.zeros((n_comp, n_neurons), bool)
+    share = np.full((n_comp, n_neurons), np.nan, np.float32)
     for k, r in enumerate(results):
         idx = slots[r["present"]]
         community[k, idx] = r["labels"]
         motif[k, idx] = r["motif"].members
+        share[k, idx] = r["participation"]
         leiden[k, idx] = r["leiden"]
         stability[k, idx] = r["stability"]
         comm_stab[k, : r["community_stability"].size] = r["community_stability"]
@@ -202,6 +206,7 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
             "motif": (("component", "neuron"), motif),
             "motif_gain": ("component", np.array([r["motif"].gain for r in results])),
             "motif_level": ("component", np.array([r["motif"].level for r in results], np.int32)),
+            "participation": (("component", "neuron"), share),
             "community_stability": (("component", "community_id"), comm_stab),
             "n_communities": ("component", np.array([r["labels"].max() + 1 for r in results],
                                                     np.int32)),
@@ -228,6 +233,8 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
                  "part at least half as strongly",
         "motif_gain": "DL of one block minus DL of (motif, rest), nats (NaN: no motif)",
         "motif_level": "highest hierarchy level at which the motif is one community (-1: none)",
+        "participation": "graded membership: the neuron's loading in the rank-1 fit u u^T of "
+                         "the component's pair weights, relative to the largest (1); NaN: absent",
         "stability": "mean Jaccard overlap of the neuron's community across restarts or "
                      "bootstrap resamples, in [0, 1]",
         "community_stability": "mean stability of the community's members",
