@@ -90,7 +90,8 @@ def worm_loadings(dfc: xr.Dataset, mapped: list[str]):
 
 def community_graphs(dfc: xr.Dataset, connectome: xr.Dataset, max_edges: int = 150):
     """Each component's strongest pairs drawn on neuron positions (x: left-right,
-    y: along the body), nodes coloured by community, the motif community's neurons ringed."""
+    y: along the body), nodes coloured by community and sized by participation, the motif
+    community's neurons ringed."""
     if dfc is None or "pair_weight" not in dfc or "x" not in connectome:
         return None
     comps = [k for k in range(dfc.sizes["component"])
@@ -108,14 +109,17 @@ def community_graphs(dfc: xr.Dataset, connectome: xr.Dataset, max_edges: int = 1
         weights = dfc["pair_weight"].values[k]
         community = dfc["community"].values[k] if "community" in dfc else None
         motif = dfc["motif"].values[k].astype(bool) if "motif" in dfc else None
-        _draw_graph(ax, weights, community, pos_y, pos_z, max_edges, motif)
+        share = dfc["participation"].values[k] if "participation" in dfc else None
+        _draw_graph(ax, weights, community, pos_y, pos_z, max_edges, motif, share)
         ax.set_title(f"C{k}", fontsize=9)
-    fig.suptitle("Communities of each component (layout: neuron positions)", fontsize=10)
+    fig.suptitle("Communities of each component (layout: neuron positions; node size: "
+                 "participation)" if "participation" in dfc else
+                 "Communities of each component (layout: neuron positions)", fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def _draw_graph(ax, weights, community, x, y, max_edges, motif=None):
+def _draw_graph(ax, weights, community, x, y, max_edges, motif=None, share=None):
     w = np.where(np.isfinite(weights), weights, 0)
     iu = np.triu_indices_from(w, k=1)
     order = np.argsort(w[iu])[::-1][:max_edges]
@@ -127,7 +131,8 @@ def _draw_graph(ax, weights, community, x, y, max_edges, motif=None):
         ax.plot([x[i], x[j]], [y[i], y[j]], color="0.5", lw=0.3 + 1.5 * value / strongest[0],
                 alpha=0.5, zorder=1)
     colours = community[nodes] if community is not None else np.zeros(len(nodes))
-    ax.scatter(x[nodes], y[nodes], c=colours, cmap="tab10", s=14, zorder=2,
+    size = 14 if share is None else 4 + 36 * np.nan_to_num(share[nodes])  # participation in [0, 1]
+    ax.scatter(x[nodes], y[nodes], c=colours, cmap="tab10", s=size, zorder=2,
                vmin=0, vmax=9, edgecolors="k", linewidths=0.3)
     if motif is not None and motif.any():  # the component's motif community: ringed
         ax.scatter(x[motif], y[motif], s=60, facecolors="none", edgecolors="crimson",

@@ -259,7 +259,7 @@ def render_report(
 {fig("worm_loadings", "Worm loadings of each component")}
 {fig("rank_selection", "Rank selection evidence")}</section>
 <section id="communities"><h2>Communities</h2>
-{fig("community_graphs", "Community graphs laid out by neuron position (motif neurons ringed)")}
+{fig("community_graphs", "Community graphs laid out by neuron position (node size: participation; motif neurons ringed)")}
 {motifs}</section>
 <section id="states"><h2>Brain states</h2>
 {fig("state_rasters", "State rasters over time for each worm")}
