@@ -22,6 +22,7 @@ from pipelines.dfc.communities import (
     motif_community,
     neuron_stability,
     participation,
+    participation_motif,
     run_communities,
 )
 from pipelines.dfc.communities.sbm import (
@@ -365,6 +366,24 @@ def test_participation_of_a_graph_without_weight_and_bad_input():
         participation(-np.ones((3, 3)))
 
 
+def test_participation_motif_takes_neurons_at_least_half_as_strong():
+    share = np.array([1.0, 0.8, 0.5, 0.49, 0.1, np.nan])
+    np.testing.assert_array_equal(participation_motif(share), [1, 1, 1, 0, 0, 0])
+    assert not participation_motif(np.zeros(4)).any()
+    assert not participation_motif(np.full(3, np.nan)).any()
+
+
+def test_communities_defaults_match_the_schema(repo):
+    import yaml
+
+    from pipelines.dfc.communities.components import DEFAULTS
+
+    schema = yaml.safe_load((repo / "workflow/schemas/dfc.schema.yaml").read_text())
+    section = schema["properties"]["communities"]["properties"]
+    assert {k: v["default"] for k, v in section.items()} == DEFAULTS
+    assert all("description" in v for v in section.values())
+
+
 # ------------------------------------------------------------------- component summary
 
 
@@ -410,6 +429,25 @@ def test_component_communities_layout_and_recovery():
     assert np.isnan(share[~present]).all()
     assert np.all((share[present] >= 0) & (share[present] <= 1))
     np.testing.assert_allclose(np.nanmax(share, axis=1), 1.0)
+
+
+def test_motif_rule_participation_and_bad_rule():
+    """One group at graded strengths over a noisy floor (an NTF component's shape): the
+    participation rule returns the group; an unknown rule is an error."""
+    rng = np.random.default_rng(3)
+    loading = np.full(50, 0.15)
+    loading[:8] = np.linspace(1.0, 0.6, 8)
+    noise = rng.exponential(0.02, (50, 50))
+    weights = np.outer(loading, loading) + (noise + noise.T) / 2
+    names = list(NEURONS[:50])
+    ntf = xr.Dataset({"pair_weight": (("component", "pre", "post"), weights[None])},
+                     coords={"component": [0], "pre": names, "post": names})
+    out = component_communities(ntf, {"restarts": 2, "motif_rule": "participation"}, seed=0)
+    assert out.attrs["motif_rule"] == "participation"
+    np.testing.assert_array_equal(out["motif"].values[0, :50], np.arange(50) < 8)
+    assert out["motif_level"].values[0] == -1 and out["motif_gain"].values[0] > 0
+    with pytest.raises(ValueError, match="motif_rule"):
+        component_communities(ntf, {"motif_rule": "oracle"})
 
 
 def test_component_communities_uses_bootstrap_when_asked():

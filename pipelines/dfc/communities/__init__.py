@@ -11,7 +11,7 @@ from .components import (
     run_communities,
 )
 from .leiden import leiden_communities, louvain_communities
-from .motif import Motif, motif_community
+from .motif import Motif, motif_community, motif_gain, participation_motif
 from .participation import participation
 from .sbm import SBMFit, description_length, fit_sbm
 from .stability import comembership, community_stability, neuron_stability
@@ -28,8 +28,10 @@ __all__ = [
     "leiden_communities",
     "louvain_communities",
     "motif_community",
+    "motif_gain",
     "neuron_stability",
     "participation",
+    "participation_motif",
     "present_neurons",
     "run_communities",
 ]

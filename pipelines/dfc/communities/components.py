@@ -16,7 +16,7 @@ from pipelines.common import NEURON_INDEX, NEURONS, InputError, get_logger, writ
 from pipelines.common.provenance import provenance, provenance_attrs
 
 from .leiden import leiden_communities, louvain_communities
-from .motif import motif_community
+from .motif import Motif, motif_community, motif_gain, participation_motif
 from .participation import participation
 from .sbm import fit_sbm
 from .stability import comembership, community_stability, neuron_stability
@@ -24,6 +24,7 @@ from .stability import comembership, community_stability, neuron_stability
 log = get_logger(__name__)
 
 METHODS = ("sbm", "leiden", "louvain")
+MOTIF_RULES = ("hierarchy", "participation")
 STABILITY_SOURCES = ("auto", "restarts", "bootstrap")
 
 DEFAULTS = {
@@ -35,6 +36,7 @@ DEFAULTS = {
     "max_levels": 6,
     "leiden_resolution": 1.0,
     "stability": "auto",
+    "motif_rule": "hierarchy",
 }
 
 
@@ -97,11 +99,17 @@ def _component(weights, settings, seed, resamples=None):
                   for w in resamples]
     stability = neuron_stability(labels, others)
     leiden = leiden_communities(weights, seed=seed, resolution=settings["leiden_resolution"])
-    motif = motif_community(weights, levels, degree_corrected=dc,
-                            weight_model=model or "exponential")
+    share = participation(weights)
+    if settings["motif_rule"] == "participation":
+        members = participation_motif(share)
+        motif = Motif(members, motif_gain(weights, members, degree_corrected=dc,
+                                          weight_model=model or "exponential"), -1)
+    else:
+        motif = motif_community(weights, levels, degree_corrected=dc,
+                                weight_model=model or "exponential")
     return {
         "labels": labels, "levels": levels, "dl": dls, "dc": dc, "weight_model": model,
-        "motif": motif, "participation": participation(weights),
+        "motif": motif, "participation": share,
         "stability": stability,
         "community_stability": community_stability(labels, stability),
         "comembership": comembership(others), "leiden": leiden,
@@ -138,6 +146,9 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     settings = {**DEFAULTS, **(settings or {})}
     if settings["method"] not in METHODS:
         raise ValueError(f"dfc.communities.method '{settings['method']}' is not one of {METHODS}")
+    if settings["motif_rule"] not in MOTIF_RULES:
+        raise ValueError(f"dfc.communities.motif_rule '{settings['motif_rule']}' is not one of "
+                         f"{MOTIF_RULES}")
     if settings["stability"] not in STABILITY_SOURCES:
         raise ValueError(f"dfc.communities.stability '{settings['stability']}' is not one of "
                          f"{STABILITY_SOURCES}")
@@ -221,18 +232,22 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
         coords={"component": components, "neuron": list(NEURONS), "pre": list(NEURONS),
                 "post": list(NEURONS), "level": np.arange(n_levels),
                 "community_id": np.arange(n_comm)},
-        attrs={"method": settings["method"],
+        attrs={"method": settings["method"], "motif_rule": settings["motif_rule"],
                "stability_source": "bootstrap" if use_bootstrap else "restarts", "seed": seed},
     )
     descriptions = {
         "community": "community at the DL-selected level (0..B-1 by size; -1: neuron absent)",
         "community_level": "nested hierarchy: community at each level (level 0 = selected)",
-        "motif": "the component's motif community: the assortative level-0 community with "
-                 "the largest description-length gain, grown up the hierarchy while the "
-                 "added neurons show no community boundary after degree correction and take "
-                 "part at least half as strongly",
+        "motif": ("the component's motif community: the neurons taking part at least half "
+                  "as strongly as the strongest (participation >= 0.5)"
+                  if settings["motif_rule"] == "participation" else
+                  "the component's motif community: the assortative level-0 community with "
+                  "the largest description-length gain, grown up the hierarchy while the "
+                  "added neurons show no community boundary after degree correction and take "
+                  "part at least half as strongly"),
         "motif_gain": "DL of one block minus DL of (motif, rest), nats (NaN: no motif)",
-        "motif_level": "highest hierarchy level at which the motif is one community (-1: none)",
+        "motif_level": "highest hierarchy level at which the motif is one community (-1: none, "
+                       "or the participation rule)",
         "participation": "graded membership: the neuron's loading in the rank-1 fit u u^T of "
                          "the component's pair weights, relative to the largest (1); NaN: absent",
         "stability": "mean Jaccard overlap of the neuron's community across restarts or "

@@ -26,6 +26,11 @@ hierarchy, with no look at any truth:
 
 A group of near-zero weights splits off well but is not assortative (it is where the
 component is absent), so it is never the motif.
+
+:func:`participation_motif` is the other rule (``dfc.communities.motif_rule:
+participation``): the neurons that take part at least half as strongly as the strongest, by
+the rank-1 participation of :mod:`.participation`. It looks at the order only, not at the
+blocks.
 """
 
 from __future__ import annotations
@@ -81,10 +86,9 @@ def motif_community(weights: np.ndarray, levels, *, degree_corrected: bool = Fal
         raise ValueError(f"every level must label the {n} nodes of the graph")
 
     def gain(group):
-        return one_block - description_length(weights, group.astype(int), degree_corrected,
-                                              weight_model)
+        return motif_gain(weights, group, degree_corrected=degree_corrected,
+                          weight_model=weight_model)
 
-    one_block = description_length(weights, np.zeros(n, int), degree_corrected, weight_model)
     blocks = [levels[0] == b for b in np.unique(levels[0])]
     cores = [(gain(b), i) for i, b in enumerate(blocks)
              if 2 <= b.sum() < n and _assortative(weights, b)]
@@ -103,6 +107,28 @@ def motif_community(weights: np.ndarray, levels, *, degree_corrected: bool = Fal
             motif = group
         reached = level
     return Motif(motif, float(gain(motif)), reached)
+
+
+def motif_gain(weights: np.ndarray, members: np.ndarray, *, degree_corrected: bool = False,
+               weight_model: str = "exponential") -> float:
+    """DL of one block minus DL of the two blocks (``members``, rest), nats; NaN when
+    ``members`` is empty or everything."""
+    members = np.asarray(members, dtype=bool)
+    if not members.any() or members.all():
+        return np.nan
+    one_block = description_length(weights, np.zeros(members.size, int), degree_corrected,
+                                   weight_model)
+    return float(one_block - description_length(weights, members.astype(int), degree_corrected,
+                                                weight_model))
+
+
+def participation_motif(share: np.ndarray) -> np.ndarray:
+    """(N,) bool: the nodes whose participation ``share`` (N,) (NaN: absent) is at least
+    ``PARTICIPATION`` times the largest, u_i ≥ max(u) / 2; all False without participation."""
+    share = np.nan_to_num(np.asarray(share, dtype=float))
+    if share.max(initial=0.0) <= 0:
+        return np.zeros(share.shape, bool)
+    return share >= PARTICIPATION * share.max()
 
 
 def _one_community(weights: np.ndarray, motif: np.ndarray, added: np.ndarray) -> bool:
