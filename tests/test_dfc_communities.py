@@ -402,7 +402,9 @@ def ntf_summary(seed=0):
 
 def test_component_communities_layout_and_recovery():
     ntf, truth_first, truth_second = ntf_summary()
-    out = component_communities(ntf, {"restarts": 3}, seed=0)
+    # block-shaped components: the hierarchy rule's case (the participation rule, the
+    # default, assumes one group over a floor; test_motif_rule_participation_and_bad_rule)
+    out = component_communities(ntf, {"restarts": 3, "motif_rule": "hierarchy"}, seed=0)
     assert out["community"].dims == ("component", "neuron")
     assert out.sizes["neuron"] == len(NEURONS)
     community = out["community"].values

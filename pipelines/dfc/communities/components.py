@@ -36,7 +36,7 @@ DEFAULTS = {
     "max_levels": 6,
     "leiden_resolution": 1.0,
     "stability": "auto",
-    "motif_rule": "hierarchy",
+    "motif_rule": "participation",
 }
 
 
