@@ -106,6 +106,9 @@ def _fake_inputs(tmp_path, n_worms=3, n_time=120, k=3, states=2):
          "stability": (("component", "neuron"), np.full((k, N), 0.9))},
         coords={"component": np.arange(k), "neuron": list(NEURONS)},
     )
+    communities["motif"].attrs["description"] = (
+        "the component's motif community: the neurons taking part at least half as strongly "
+        "as the strongest (participation >= 0.5)")
     post = rng.dirichlet(np.ones(states), size=(n_worms, n_time))
     glm = xr.Dataset(
         {"state_posterior": (("worm", "time", "state"), post),
@@ -209,6 +212,7 @@ def test_motif_communities_in_graphs_and_report(tmp_path):
     assert table["gain_nats"].tolist() == [120.0, 80.5]
     page = (out / "report.html").read_text()
     assert "motif community</b>" in page and f"{NEURONS[4]} (0.50) {NEURONS[3]} (0.40)" in page
+    assert "of each component: the neurons taking part at least half as strongly" in page
 
 
 def test_mapped_worms_are_marked(tmp_path):

@@ -239,11 +239,12 @@ def render_report(
     if "dfc" in atlas.children and "motif" in atlas["dfc"]:
         table = motif_table(atlas["dfc"].to_dataset())
         if not table.empty:
-            motifs = ("<p>The <b>motif community</b> of each component: the group of neurons of "
-                      "its community hierarchy that carry it: the community that separates best "
-                      "(largest description-length gain), joined by the communities above it "
-                      "that differ from it only in how strongly they take part, and take part "
-                      "at least half as strongly (docs/dfc_communities.md). Numbers in brackets: "
+            rule = atlas["dfc"]["motif"].attrs.get("description", "the group of neurons that "
+                                                              "carry it")
+            rule = html.escape(rule.removeprefix("the component's motif community: "))
+            motifs = ("<p>The <b>motif community</b> of each component: "
+                      f"{rule} "
+                      "(docs/dfc_communities.md, \"Motif community\"). Numbers in brackets: "
                       "each neuron's participation in the component (its loading in the rank-1 "
                       "fit of the pair weights, strongest = 1); <i>next_outside</i>: the "
                       "strongest neurons left out.</p>"
