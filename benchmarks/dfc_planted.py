@@ -17,9 +17,10 @@ components on time-course AUROC:
 * ``auroc``: AUROC of the component's time factor for k's active windows;
 * ``nmi_community`` (the headline, target ≥ 0.8): NMI of the planted split (members of k vs
   the rest of the tensor's neurons) with the split by the component's motif community
-  (``communities.nc`` ``motif``: the assortative SBM community with the largest
-  description-length gain, grown up the hierarchy by communities that differ from it only in
-  strength, :func:`pipelines.dfc.communities.motif_community`; no look at the truth); ``nmi_community_leiden`` the same choice among the Leiden communities. Every neuron
+  (``communities.nc`` ``motif``, by the stage's ``dfc.communities.motif_rule``: by default
+  the neurons taking part at least half as strongly as the strongest,
+  :func:`pipelines.dfc.communities.participation_motif`; no look at the truth);
+  ``nmi_community_leiden`` the hierarchy rule applied to the Leiden communities. Every neuron
   of the tensor counts: a member left out of the component's graph (all its pair weights 0)
   is a miss;
 * ``nmi_block``: the same NMI for the level-0 SBM community with the best F1 for k (an

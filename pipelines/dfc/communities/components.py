@@ -136,8 +136,9 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     Dataset over all canonical neurons (``neuron``), with ``community`` (component, neuron)
     int32 (−1: absent), ``community_level`` (component, level, neuron), ``stability``
     (component, neuron) in [0, 1] (NaN: absent), ``motif`` (component, neuron) bool, the
-    component's motif community (:func:`~.motif.motif_community`) with ``motif_gain`` (nats)
-    and ``motif_level``, ``participation`` (component, neuron) in [0, 1] (graded membership,
+    component's motif community by ``motif_rule`` (``participation``:
+    :func:`~.motif.participation_motif`; ``hierarchy``: :func:`~.motif.motif_community`) with
+    ``motif_gain`` (nats) and ``motif_level``, ``participation`` (component, neuron) in [0, 1] (graded membership,
     :func:`~.participation.participation`; NaN: absent), ``community_stability`` (component,
     community_id), ``n_communities`` (component), ``description_length`` (component, level)
     nats, ``degree_corrected`` and ``weight_model`` (component), ``leiden_community`` (component, neuron),
