@@ -304,36 +304,34 @@ def _hierarchy_motif(ntf: xr.Dataset, communities: xr.Dataset, component: int,
                      neurons: np.ndarray) -> np.ndarray:
     """The motif by the hierarchy rule (``motif_rule: hierarchy``) from the saved SBM
     hierarchy, whatever rule the communities were written with: (neuron,) bool."""
-    weights = ntf["pair_weight"].sel(component=component).transpose("pre", "post")
-    names = np.array([str(n) for n in weights["pre"].values])
-    index = {n: i for i, n in enumerate(neurons)}
-    slots = np.array([index[n] for n in names])
-    levels = communities["community_level"].sel(component=component).values[:, slots]
-    present = levels[0] >= 0
     n_levels = int(communities["n_levels"].sel(component=component))
-    graph = weights.values.astype(float)[np.ix_(present, present)]
-    found = motif_community((graph + graph.T) / 2, [lv[present] for lv in levels[:n_levels]],
-                            degree_corrected=bool(communities["degree_corrected"].sel(
-                                component=component)),
-                            weight_model=str(communities["weight_model"].sel(
-                                component=component).values) or "exponential").members
-    out = np.zeros(len(neurons), bool)
-    out[slots[present][found]] = True
-    return out
+    levels = communities["community_level"].sel(component=component).values[:n_levels]
+    return _motif_from_levels(
+        ntf, component, neurons, levels,
+        degree_corrected=bool(communities["degree_corrected"].sel(component=component)),
+        weight_model=str(communities["weight_model"].sel(component=component).values)
+        or "exponential")
 
 
 def _leiden_motif(ntf: xr.Dataset, component: int, neurons: np.ndarray,
                   leiden: np.ndarray) -> np.ndarray:
     """The motif community chosen by the same rule among a component's Leiden communities:
     (neuron,) bool over ``neurons`` (``leiden`` −1: absent)."""
+    return _motif_from_levels(ntf, component, neurons, leiden[None])
+
+
+def _motif_from_levels(ntf: xr.Dataset, component: int, neurons: np.ndarray,
+                       levels: np.ndarray, **options) -> np.ndarray:
+    """:func:`motif_community` of a component's graph for nested partitions ``levels``
+    (level, neuron) over ``neurons`` (−1: absent, by the finest level): (neuron,) bool."""
     weights = ntf["pair_weight"].sel(component=component).transpose("pre", "post")
-    names = np.array([str(n) for n in weights["pre"].values])
     index = {n: i for i, n in enumerate(neurons)}
-    slots = np.array([index[n] for n in names])
-    labels = leiden[slots]
-    present = labels >= 0
+    slots = np.array([index[str(n)] for n in weights["pre"].values])
+    levels = levels[:, slots]
+    present = levels[0] >= 0
     graph = weights.values.astype(float)[np.ix_(present, present)]
-    found = motif_community((graph + graph.T) / 2, [labels[present]]).members
+    found = motif_community((graph + graph.T) / 2, [lv[present] for lv in levels],
+                            **options).members
     out = np.zeros(len(neurons), bool)
     out[slots[present][found]] = True
     return out
@@ -410,8 +408,10 @@ def run(name: str, store, membership, truth_neurons, windows, drive, seed: int, 
     response = xr.DataArray(window_response(store, windows), dims=("community", "neuron"),
                             coords={"neuron": store["neuron"].values})
     result = score(ntf, communities, membership, truth_neurons, windows, drive, response)
-    result.update(scenario=name, seed=seed, config=config or {}, selected_rank=int(
-                  ntf.attrs["selected_rank"]), rank_reason=ntf.attrs["reason"], ntf_seconds=ntf_seconds,
+    result.update(scenario=name, seed=seed, config=config or {},
+                  motif_rule=communities.attrs.get("motif_rule", "hierarchy"),
+                  selected_rank=int(ntf.attrs["selected_rank"]), rank_reason=ntf.attrs["reason"],
+                  ntf_seconds=ntf_seconds,
                   community_seconds=community_seconds,
                   rescored=str(save) if rescore or refit_communities else None,
                   window_oracle=window_oracle(store, membership, truth_neurons, windows, seed,
