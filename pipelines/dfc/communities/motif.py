@@ -85,9 +85,10 @@ def motif_community(weights: np.ndarray, levels, *, degree_corrected: bool = Fal
     if not levels or any(labels.shape != (n,) for labels in levels):
         raise ValueError(f"every level must label the {n} nodes of the graph")
 
+    one_block = description_length(weights, np.zeros(n, int), degree_corrected, weight_model)
+
     def gain(group):
-        return motif_gain(weights, group, degree_corrected=degree_corrected,
-                          weight_model=weight_model)
+        return _gain(weights, group, one_block, degree_corrected, weight_model)
 
     blocks = [levels[0] == b for b in np.unique(levels[0])]
     cores = [(gain(b), i) for i, b in enumerate(blocks)
@@ -118,6 +119,12 @@ def motif_gain(weights: np.ndarray, members: np.ndarray, *, degree_corrected: bo
         return np.nan
     one_block = description_length(weights, np.zeros(members.size, int), degree_corrected,
                                    weight_model)
+    return _gain(weights, members, one_block, degree_corrected, weight_model)
+
+
+def _gain(weights, members, one_block, degree_corrected, weight_model) -> float:
+    """``one_block`` (the DL of one block, computed once per graph) minus the DL of the two
+    blocks (``members``, rest), nats."""
     return float(one_block - description_length(weights, members.astype(int), degree_corrected,
                                                 weight_model))
 
