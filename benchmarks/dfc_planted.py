@@ -93,6 +93,7 @@ from pipelines.dfc.communities import (
     fit_sbm,
     leiden_communities,
     motif_community,
+    participation,
     participation_motif,
 )
 from pipelines.dfc.pipeline import affinity_from_store, components_from_calcium
@@ -227,6 +228,7 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
         motif = communities["motif"].sel(component=r).values.astype(bool)
         leiden_motif = _leiden_motif(ntf, r, neurons, leiden)
         share = np.nan_to_num(communities["participation"].sel(component=r).values)
+        share_weight = _weight_participation(ntf, r, neurons)
         hierarchy_motif = _hierarchy_motif(ntf, communities, r, neurons)
         for i in np.flatnonzero(keep & motif):
             combined_pred.setdefault(neurons[i], k)
@@ -264,6 +266,12 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
                                                  participation_motif(share)[keep])),
             "participation_auroc": float(roc_auc_score(members[keep], share[keep])),
             "nmi_participation_ceiling": participation_ceiling(members[keep], share[keep]),
+            "nmi_motif_participation_weight": float(nmi(members[keep],
+                                                        participation_motif(share_weight)[keep])),
+            "participation_auroc_weight": float(roc_auc_score(members[keep],
+                                                              share_weight[keep])),
+            "nmi_participation_ceiling_weight": participation_ceiling(members[keep],
+                                                                      share_weight[keep]),
             "nmi_block": float(nmi(members[keep], labels[keep] == block)),
             "nmi_block_leiden": float(nmi(members[keep], leiden[keep] == leiden_block)),
             "nmi_partition": float(nmi(members[keep], labels[keep])),
@@ -287,6 +295,8 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
                for key in ("nmi_community", "nmi_community_leiden", "nmi_block",
                            "nmi_participation_ceiling", "participation_auroc",
                            "nmi_motif_hierarchy", "nmi_motif_participation",
+                           "nmi_motif_participation_weight", "participation_auroc_weight",
+                           "nmi_participation_ceiling_weight",
                            "nmi_block_leiden", "nmi_partition",
                            "nmi_partition_leiden", "f1_leiden")},
             "mean_f1": float(np.mean([p["f1"] for p in per_community])),
@@ -298,6 +308,23 @@ def participation_ceiling(members: np.ndarray, share: np.ndarray) -> float:
     together): what the best possible cut of the participation order would score."""
     cuts = np.unique(share)[::-1]
     return float(max(nmi(members, share >= cut) for cut in cuts))
+
+
+def _weight_participation(ntf: xr.Dataset, component: int, neurons: np.ndarray) -> np.ndarray:
+    """Participation fitted to the sparse ``pair_weight`` (``participation_source: weight``)
+    over the neurons of the component's graph, whatever source the saved communities used:
+    (neuron,) float over ``neurons``, 0 outside the graph."""
+    from pipelines.dfc.communities.components import present_neurons
+
+    weights = ntf["pair_weight"].sel(component=component).transpose("pre", "post")
+    index = {n: i for i, n in enumerate(neurons)}
+    slots = np.array([index[str(n)] for n in weights["pre"].values])
+    graph = weights.values.astype(float)
+    present = present_neurons(graph)
+    graph = graph[np.ix_(present, present)]
+    out = np.zeros(len(neurons))
+    out[slots[present]] = participation((graph + graph.T) / 2)
+    return out
 
 
 def _hierarchy_motif(ntf: xr.Dataset, communities: xr.Dataset, component: int,
@@ -410,6 +437,7 @@ def run(name: str, store, membership, truth_neurons, windows, drive, seed: int, 
     result = score(ntf, communities, membership, truth_neurons, windows, drive, response)
     result.update(scenario=name, seed=seed, config=config or {},
                   motif_rule=communities.attrs.get("motif_rule", "hierarchy"),
+                  participation_source=communities.attrs.get("participation_source", "weight"),
                   selected_rank=int(ntf.attrs["selected_rank"]), rank_reason=ntf.attrs["reason"],
                   ntf_seconds=ntf_seconds,
                   community_seconds=community_seconds,

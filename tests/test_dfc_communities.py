@@ -452,6 +452,38 @@ def test_motif_rule_participation_and_bad_rule():
         component_communities(ntf, {"motif_rule": "oracle"})
 
 
+def test_participation_source_loading_keeps_a_member_the_sparse_graph_drops():
+    """Participation from the unpenalised pair loadings (``pair_loading``, the default
+    source): a member whose sparse pair weights were all thresholded to 0 (few worms record
+    it) is absent from the SBM graph, yet takes part, and the motif keeps it; from the pair
+    weights it is lost. Without ``pair_loading`` the weights are used; a bad source is an
+    error."""
+    rng = np.random.default_rng(4)
+    loading = np.full(50, 0.15)
+    loading[:8] = np.linspace(1.0, 0.6, 8)
+    noise = rng.exponential(0.02, (50, 50))
+    dense = np.outer(loading, loading) + (noise + noise.T) / 2
+    sparse = np.where(dense > 0.1, dense - 0.1, 0.0)
+    sparse[7, :] = sparse[:, 7] = 0.0  # member 7: every edge thresholded away
+    names = list(NEURONS[:50])
+    ntf = xr.Dataset({"pair_weight": (("component", "pre", "post"), sparse[None]),
+                      "pair_loading": (("component", "pre", "post"), dense[None])},
+                     coords={"component": [0], "pre": names, "post": names})
+    out = component_communities(ntf, {"restarts": 2}, seed=0)
+    assert out.attrs["participation_source"] == "loading"
+    assert out["community"].values[0, 7] == -1  # not in the SBM graph ...
+    np.testing.assert_array_equal(out["motif"].values[0, :50], np.arange(50) < 8)  # ... a member
+    share = out["participation"].values[0]
+    assert share[7] > 0.5 and np.isnan(share[50:]).all()
+    weight = component_communities(ntf, {"restarts": 2, "participation_source": "weight"})
+    assert weight.attrs["participation_source"] == "weight"
+    assert not weight["motif"].values[0, 7] and np.isnan(weight["participation"].values[0, 7])
+    fallback = component_communities(ntf.drop_vars("pair_loading"), {"restarts": 2})
+    assert fallback.attrs["participation_source"] == "weight"
+    with pytest.raises(ValueError, match="participation_source"):
+        component_communities(ntf, {"participation_source": "truth"})
+
+
 def test_component_communities_uses_bootstrap_when_asked():
     ntf, *_ = ntf_summary()
     with pytest.raises(ValueError, match="pair_weight_bootstrap"):

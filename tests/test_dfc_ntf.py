@@ -318,6 +318,51 @@ def test_sparsity_zeroes_noise_pairs_only():
         fit_ncp(data, [2], sparsity=-1.0)
 
 
+def test_refit_pair_loadings_is_the_per_pair_nnls_without_shrinkage():
+    """The refit of the pair mode (time and worm fixed, no L1) is each pair's non-negative
+    least squares on the fixed patterns over its observed entries (checked against SciPy's
+    NNLS), and undoes the soft threshold's shrinkage of a pair recorded in few worms."""
+    from scipy.optimize import nnls
+
+    from pipelines.dfc.ntf import refit_pair_loadings
+
+    rng = np.random.default_rng(5)
+    time = np.zeros((50, 2), np.float32)
+    time[5:20, 0] = time[25:45, 1] = 1.0
+    worms = rng.uniform(0.5, 1.0, (10, 2)).astype(np.float32)
+    loadings = np.zeros((120, 2), np.float32)
+    loadings[:12, 0] = rng.uniform(0.5, 1.0, 12)
+    loadings[12:24, 1] = rng.uniform(0.5, 1.0, 12)
+    data = np.einsum("tr,wr,pr->twp", time, worms, loadings) + np.abs(
+        0.2 * rng.standard_normal((50, 10, 120))).astype(np.float32)
+    observed = np.ones(data.shape, bool)
+    observed[:, 3:, 0] = False  # pair 0 recorded in 3 worms only
+    observed[:, rng.random((10, 120)) < 0.2] = False  # and 20% missing (worm, pair) fibres
+    observed[:, :, 0] = observed[:, :, 0] & (np.arange(10) < 3)[None]
+    observed[:, :3, 0] = True
+    sparse = min(fit_ncp(data, [2] * 2, observed, seed=0, sparsity=2.0, tol=1e-6),
+                 key=lambda f: f.final_objective)
+    loading = refit_pair_loadings(data, sparse, observed, tol=1e-7, max_iter=2000)
+    assert loading.shape == (120, 2) and loading.dtype == np.float32 and (loading >= 0).all()
+    # each pair's loading is its NNLS on the fixed (time x worm) patterns, in the units of
+    # the fit's unit-norm pair factor (the fit's weights carry the amplitude)
+    patterns = np.einsum("tr,wr->twr", sparse.factors[0], sparse.factors[1] * sparse.weights)
+    for p in (0, 5, 15, 60):
+        rows = observed[:, :, p]
+        expected, _ = nnls(patterns[rows].astype(float), data[:, :, p][rows].astype(float))
+        np.testing.assert_allclose(loading[p], expected, rtol=2e-3, atol=2e-3)
+    # the soft threshold subtracts from every planted pair's loading, which a common scale
+    # cannot undo; the refit is proportional to the planted loadings up to noise
+    motif = int(np.argmax(sparse.factors[0][5:20].sum(axis=0)))
+    planted = loadings[:12, 0]
+
+    def misfit(estimate):  # relative residual of the best proportional fit to the truth
+        scale = estimate @ planted / (estimate @ estimate)
+        return np.linalg.norm(scale * estimate - planted) / np.linalg.norm(planted)
+
+    assert misfit(loading[:12, motif]) < misfit(sparse.factors[2][:12, motif])
+
+
 def test_anatomy_overlap_against_shuffles():
     from pipelines.common import NEURONS
 
@@ -368,6 +413,9 @@ def test_end_to_end_planted_communities():
         assert best > 0.9
     assert out.attrs["selected_rank"] in (2, 3)
     assert "rank" in out.dims and "heldout_error" in out
+    # the plain NTF (no sparsity) has no shrinkage to undo: no pair_loading
+    plain = components_from_calcium(store, {**config, "ntf": {**config["ntf"], "sparsity": 0}})
+    assert "pair_loading" not in plain and "pair_loading" in out
 
 
 def test_missing_fibre_fast_path_matches_em_imputation():
@@ -406,8 +454,13 @@ def test_rule_functions_write_ntf_and_map_new_worms(tmp_path):
     boot = out["pair_weight_bootstrap"]
     assert boot.dims == ("component", "bootstrap", "pre", "post") and boot.sizes["bootstrap"] == 2
     assert (out["bootstrap_similarity"].values > 0.5).all()  # the planted motifs come back
-    assert {"time_factor", "worm_factor", "pair_weight", "is_baseline", "best_error",
-            "similarity", "heldout_error", "effective_worms"} <= set(out.data_vars)
+    assert {"time_factor", "worm_factor", "pair_weight", "pair_loading", "is_baseline",
+            "best_error", "similarity", "heldout_error", "effective_worms"} <= set(out.data_vars)
+    # the unpenalised loadings cover the same pairs as the sparse weights, and every pair the
+    # L1 penalty kept still loads (the refit only adds back what the threshold took)
+    weight, loading = out["pair_weight"].values, out["pair_loading"].values
+    np.testing.assert_array_equal(np.isnan(weight), np.isnan(loading))
+    assert (loading[np.nan_to_num(weight) > 0] > 0).mean() > 0.95
     assert ((out["effective_worms"] >= 1 - 1e-6) & (out["effective_worms"] <= 6 + 1e-6)).all()
     assert "provenance" in out.attrs
     run_map(paths[2:], tmp_path / "ntf.nc", tmp_path / "mapped.nc", {}, ntf, seed=0,

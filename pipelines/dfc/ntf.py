@@ -335,6 +335,27 @@ def refit_worm_loadings(tensor: np.ndarray, fit: CPFit, mask: np.ndarray | None 
                  fit.start, np.concatenate([fit.objective, refit.objective]))
 
 
+def refit_pair_loadings(tensor: np.ndarray, fit: CPFit, mask: np.ndarray | None = None,
+                        **options) -> np.ndarray:
+    """The pair loadings of ``fit`` refitted without the L1 penalty, time and worm factors
+    fixed: (P, R) float32, in the units of the fit's unit-norm pair factor.
+
+    The sparse pair factor (``sparsity`` > 0) selects which pairs carry a component, but its
+    soft threshold also shrinks every kept loading, and a pair observed in few worms more
+    than others in relative terms; the refit is each pair's non-negative least-squares
+    loading on the fixed (time x worm) patterns of all components jointly, over its observed
+    entries (a relaxed lasso, as :func:`refit_worm_loadings` for the worm mode).
+    Warm-started from the fit's pair factor; ``options`` as :func:`fit_ncp` (``max_iter``,
+    ``tol``). Column r of the result times ``fit.weights[r]`` is the pair mode of component
+    r with the fit's unit-norm time and worm columns.
+    """
+    amplitude = fit.weights.astype(np.float32)
+    init = [[fit.factors[0], fit.factors[1] * amplitude, fit.factors[2]]]
+    refit = fit_ncp(tensor, [fit.rank], mask, init=init, fixed_modes=(0, 1), **options)[0]
+    scale = np.where(amplitude > 0, refit.weights / np.where(amplitude > 0, amplitude, 1), 0)
+    return (refit.factors[2] * scale[None, :]).astype(np.float32)
+
+
 def pair_penalty(shape, observed: np.ndarray | None, sparsity: float, norm: float) -> np.ndarray:
     """L1 weight of every pair (P,) float32: ``sparsity`` x RMS observed entry x sqrt(coverage).
 

@@ -17,7 +17,7 @@ from pipelines.common import InputError, get_logger, write_netcdf
 from pipelines.common.provenance import provenance, provenance_attrs
 
 from .affinity import AffinitySettings, batch_affinity
-from .ntf import CPFit, NonNegativeCP, refit_worm_loadings
+from .ntf import CPFit, NonNegativeCP, refit_pair_loadings, refit_worm_loadings
 from .rank import (
     RankSettings,
     baseline_components,
@@ -185,7 +185,11 @@ def fit_components(tensor: xr.Dataset, section: dict | None, seed: int = 0,
     if settings.pooling > 0:  # report unshrunk worm loadings of the selected components
         fit = refit_worm_loadings(values, fit, tensor["mask"].values,
                                   max_iter=settings.max_iter, tol=settings.tol)
-    summary = summarize_fit(fit, tensor, settings.baseline_cv)
+    loading = None
+    if settings.sparsity > 0:  # the selected pairs' loadings without the L1 shrinkage
+        loading = refit_pair_loadings(values, fit, tensor["mask"].values,
+                                      max_iter=settings.max_iter, tol=settings.tol)
+    summary = summarize_fit(fit, tensor, settings.baseline_cv, loading)
     summary = summary.merge(evidence.rename(error="sweep_error"))
     n_boot = int((section or {}).get("bootstrap", 0))
     if n_boot:
@@ -219,13 +223,15 @@ def fit_components(tensor: xr.Dataset, section: dict | None, seed: int = 0,
     return summary
 
 
-def summarize_fit(fit: CPFit, tensor: xr.Dataset, baseline_cv: float = 0.1) -> xr.Dataset:
+def summarize_fit(fit: CPFit, tensor: xr.Dataset, baseline_cv: float = 0.1,
+                  pair_loading: np.ndarray | None = None) -> xr.Dataset:
     """Factors of a fit as labelled arrays: ``time_factor`` (component, time) and
     ``pair_factor`` (component, pair) with unit-norm rows, ``worm_factor`` (component, worm)
     carrying the amplitude, ``pair_weight`` (component, pre, post) symmetric over the
     tensor's neurons (NaN: pair not in the tensor; split channels summed), ``is_baseline``,
     ``factor_cv`` (component, mode), ``effective_worms`` (component), ``error_trace``
-    (iteration)."""
+    (iteration); with ``pair_loading`` (P, R) (:func:`~.ntf.refit_pair_loadings`) also
+    ``pair_loading`` (component, pre, post), the same matrix of the unpenalised loadings."""
     time_f, worm_f, pair_f = fit.factors
     components = np.arange(fit.rank)
     ds = xr.Dataset(
@@ -246,6 +252,12 @@ def summarize_fit(fit: CPFit, tensor: xr.Dataset, baseline_cv: float = 0.1) -> x
         ds = ds.assign_coords(epoch=("time", tensor["epoch"].values))
     ds["pair_weight"] = pair_matrix(pair_f.T, tensor["neuron_1"].values,
                                     tensor["neuron_2"].values)
+    if pair_loading is not None:
+        ds["pair_loading"] = pair_matrix(pair_loading.T, tensor["neuron_1"].values,
+                                         tensor["neuron_2"].values)
+        ds["pair_loading"].attrs["description"] = (
+            "pair loadings refitted without the L1 penalty, time and worm factors fixed "
+            "(units of pair_factor; NaN: pair not in the tensor): graded participation")
     channels = np.unique(tensor["channel"].values)
     if channels.size > 1:  # sign_mode split: also each sign channel on its own
         per_channel = []

@@ -25,6 +25,7 @@ log = get_logger(__name__)
 
 METHODS = ("sbm", "leiden", "louvain")
 MOTIF_RULES = ("hierarchy", "participation")
+PARTICIPATION_SOURCES = ("loading", "weight")
 STABILITY_SOURCES = ("auto", "restarts", "bootstrap")
 
 DEFAULTS = {
@@ -37,6 +38,7 @@ DEFAULTS = {
     "leiden_resolution": 1.0,
     "stability": "auto",
     "motif_rule": "participation",
+    "participation_source": "loading",
 }
 
 
@@ -99,17 +101,8 @@ def _component(weights, settings, seed, resamples=None):
                   for w in resamples]
     stability = neuron_stability(labels, others)
     leiden = leiden_communities(weights, seed=seed, resolution=settings["leiden_resolution"])
-    share = participation(weights)
-    if settings["motif_rule"] == "participation":
-        members = participation_motif(share)
-        motif = Motif(members, motif_gain(weights, members, degree_corrected=dc,
-                                          weight_model=model or "exponential"), -1)
-    else:
-        motif = motif_community(weights, levels, degree_corrected=dc,
-                                weight_model=model or "exponential")
     return {
         "labels": labels, "levels": levels, "dl": dls, "dc": dc, "weight_model": model,
-        "motif": motif, "participation": share,
         "stability": stability,
         "community_stability": community_stability(labels, stability),
         "comembership": comembership(others), "leiden": leiden,
@@ -161,6 +154,8 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     if use_bootstrap and "pair_weight_bootstrap" not in ntf:
         raise ValueError("dfc.communities.stability is 'bootstrap' but the NTF summary has no "
                          "'pair_weight_bootstrap'; use 'restarts' or produce the bootstrap")
+    participation_graph, source = _participation_graphs(ntf, pair_weight,
+                                                        settings["participation_source"])
     names = [str(n) for n in pair_weight["pre"].values]
     slots = np.array([NEURON_INDEX[n] for n in names])
     components = pair_weight["component"].values
@@ -178,14 +173,59 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
             resamples = [b[np.ix_(present, present)] for b in boot.values.astype(float)]
         result = _component(graph, settings, seed + int(k), resamples)
         result["present"] = present
+        scope = present if source == "weight" else None
+        result.update(_motif(graph, present, participation_graph[k], result, settings, scope))
         results.append(result)
         log.info("component %s: %d neurons, %d communities (DL %.1f nats, %d levels), NMI with "
                  "Leiden %.2f", component, present.sum(), result["labels"].max() + 1,
                  result["dl"][0], len(result["levels"]), result["nmi"])
-    return _assemble(results, components, slots, settings, seed, use_bootstrap)
+    return _assemble(results, components, slots, settings, seed, use_bootstrap, source)
 
 
-def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.Dataset:
+def _participation_graphs(ntf: xr.Dataset, pair_weight: xr.DataArray, source: str):
+    """(component, pre, post) float graphs the participation is fitted to, and their source:
+    the unpenalised ``pair_loading`` (clipped at 0) when asked for and present, else the
+    sparse ``pair_weight``."""
+    if source not in PARTICIPATION_SOURCES:
+        raise ValueError(f"dfc.communities.participation_source '{source}' is not one of "
+                         f"{PARTICIPATION_SOURCES}")
+    if source == "loading" and "pair_loading" in ntf:
+        loading = ntf["pair_loading"].transpose("component", "pre", "post")
+        loading = loading.sel(pre=pair_weight["pre"], post=pair_weight["post"]).values
+        return np.clip(loading.astype(float), 0, None), "loading"
+    if source == "loading":
+        log.info("the NTF summary has no 'pair_loading' (a fit without sparsity): "
+                 "participation from the pair weights")
+    return pair_weight.values.astype(float), "weight"
+
+
+def _motif(graph, present, loading, result, settings, scope=None) -> dict:
+    """Participation and motif of one component. The participation is fitted to
+    ``loading`` (N, N) (NaN: pair not in the tensor) over ``scope`` (N,) bool, by default
+    every neuron of the tensor, so with the unpenalised loadings a neuron that the sparse
+    graph (``graph`` over ``present``) leaves out can still take part (with the sparse
+    weights themselves the scope is ``present``: a neuron without an edge takes no part).
+    The hierarchy rule works on the SBM's blocks of the graph."""
+    if scope is None:
+        scope = np.isfinite(loading).any(axis=1)
+    sub = loading[np.ix_(scope, scope)]
+    share = participation((sub + sub.T) / 2)
+    dc, model = result["dc"], result["weight_model"] or "exponential"
+    if settings["motif_rule"] == "participation":
+        members = participation_motif(share)
+        in_graph = members[present[scope]]
+        motif = Motif(members, motif_gain(graph, in_graph, degree_corrected=dc,
+                                          weight_model=model), -1)
+    else:
+        found = motif_community(graph, result["levels"], degree_corrected=dc, weight_model=model)
+        members = np.zeros(scope.sum(), bool)
+        members[present[scope]] = found.members
+        motif = Motif(members, found.gain, found.level)
+    return {"scope": scope, "participation": share, "motif": motif}
+
+
+def _assemble(results, components, slots, settings, seed, use_bootstrap,
+              source) -> xr.Dataset:
     n_comp, n_neurons = len(components), len(NEURONS)
     n_levels = max(len(r["levels"]) for r in results)
     n_comm = max(int(r["labels"].max()) + 1 for r in results)
@@ -201,8 +241,8 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
     for k, r in enumerate(results):
         idx = slots[r["present"]]
         community[k, idx] = r["labels"]
-        motif[k, idx] = r["motif"].members
-        share[k, idx] = r["participation"]
+        motif[k, slots[r["scope"]]] = r["motif"].members
+        share[k, slots[r["scope"]]] = r["participation"]
         leiden[k, idx] = r["leiden"]
         stability[k, idx] = r["stability"]
         comm_stab[k, : r["community_stability"].size] = r["community_stability"]
@@ -234,6 +274,7 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
                 "post": list(NEURONS), "level": np.arange(n_levels),
                 "community_id": np.arange(n_comm)},
         attrs={"method": settings["method"], "motif_rule": settings["motif_rule"],
+               "participation_source": source,
                "stability_source": "bootstrap" if use_bootstrap else "restarts", "seed": seed},
     )
     descriptions = {
@@ -249,8 +290,10 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap) -> xr.D
         "motif_gain": "DL of one block minus DL of (motif, rest), nats (NaN: no motif)",
         "motif_level": "highest hierarchy level at which the motif is one community (-1: none, "
                        "or the participation rule)",
-        "participation": "graded membership: the neuron's loading in the rank-1 fit u u^T of "
-                         "the component's pair weights, relative to the largest (1); NaN: absent",
+        "participation": ("graded membership: the neuron's loading in the rank-1 fit u u^T "
+                          + ("of the component's unpenalised pair loadings"
+                             if source == "loading" else "of the component's pair weights")
+                          + ", relative to the largest (1); NaN: neuron not in the tensor"),
         "stability": "mean Jaccard overlap of the neuron's community across restarts or "
                      "bootstrap resamples, in [0, 1]",
         "community_stability": "mean stability of the community's members",
