@@ -453,11 +453,11 @@ def test_motif_rule_participation_and_bad_rule():
 
 
 def test_participation_source_loading_keeps_a_member_the_sparse_graph_drops():
-    """Participation from the unpenalised pair loadings (``pair_loading``, the default
-    source): a member whose sparse pair weights were all thresholded to 0 (few worms record
-    it) is absent from the SBM graph, yet takes part, and the motif keeps it; from the pair
-    weights it is lost. Without ``pair_loading`` the weights are used; a bad source is an
-    error."""
+    """Participation from the unpenalised pair loadings (``participation_source:
+    loading``): a member whose sparse pair weights were all thresholded to 0 (few worms
+    record it) is absent from the SBM graph, yet takes part, and the motif keeps it; from the
+    pair weights (the default) it is lost. Without ``pair_loading`` the weights are used; a
+    bad source is an error."""
     rng = np.random.default_rng(4)
     loading = np.full(50, 0.15)
     loading[:8] = np.linspace(1.0, 0.6, 8)
@@ -469,16 +469,17 @@ def test_participation_source_loading_keeps_a_member_the_sparse_graph_drops():
     ntf = xr.Dataset({"pair_weight": (("component", "pre", "post"), sparse[None]),
                       "pair_loading": (("component", "pre", "post"), dense[None])},
                      coords={"component": [0], "pre": names, "post": names})
-    out = component_communities(ntf, {"restarts": 2}, seed=0)
+    out = component_communities(ntf, {"restarts": 2, "participation_source": "loading"}, seed=0)
     assert out.attrs["participation_source"] == "loading"
     assert out["community"].values[0, 7] == -1  # not in the SBM graph ...
     np.testing.assert_array_equal(out["motif"].values[0, :50], np.arange(50) < 8)  # ... a member
     share = out["participation"].values[0]
     assert share[7] > 0.5 and np.isnan(share[50:]).all()
-    weight = component_communities(ntf, {"restarts": 2, "participation_source": "weight"})
+    weight = component_communities(ntf, {"restarts": 2})
     assert weight.attrs["participation_source"] == "weight"
     assert not weight["motif"].values[0, 7] and np.isnan(weight["participation"].values[0, 7])
-    fallback = component_communities(ntf.drop_vars("pair_loading"), {"restarts": 2})
+    fallback = component_communities(ntf.drop_vars("pair_loading"),
+                                      {"restarts": 2, "participation_source": "loading"})
     assert fallback.attrs["participation_source"] == "weight"
     with pytest.raises(ValueError, match="participation_source"):
         component_communities(ntf, {"participation_source": "truth"})

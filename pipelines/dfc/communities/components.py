@@ -25,7 +25,7 @@ log = get_logger(__name__)
 
 METHODS = ("sbm", "leiden", "louvain")
 MOTIF_RULES = ("hierarchy", "participation")
-PARTICIPATION_SOURCES = ("loading", "weight")
+PARTICIPATION_SOURCES = ("weight", "loading")
 STABILITY_SOURCES = ("auto", "restarts", "bootstrap")
 
 DEFAULTS = {
@@ -38,7 +38,7 @@ DEFAULTS = {
     "leiden_resolution": 1.0,
     "stability": "auto",
     "motif_rule": "participation",
-    "participation_source": "loading",
+    "participation_source": "weight",
 }
 
 
@@ -118,7 +118,8 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     ----------
     ntf : Dataset
         ``pair_weight`` (component, pre, post), symmetric, NaN for pairs outside the tensor;
-        optional ``pair_weight_bootstrap`` (component, bootstrap, pre, post) from a bootstrap
+        optional ``pair_loading`` (same dims; ``participation_source: loading``) and
+        ``pair_weight_bootstrap`` (component, bootstrap, pre, post) from a bootstrap
         over worms (``stability: auto`` uses it when present, else the SBM restarts).
     settings : dict
         The ``dfc.communities`` config (keys of ``DEFAULTS``).
@@ -131,8 +132,9 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     (component, neuron) in [0, 1] (NaN: absent), ``motif`` (component, neuron) bool, the
     component's motif community by ``motif_rule`` (``participation``:
     :func:`~.motif.participation_motif`; ``hierarchy``: :func:`~.motif.motif_community`) with
-    ``motif_gain`` (nats) and ``motif_level``, ``participation`` (component, neuron) in [0, 1] (graded membership,
-    :func:`~.participation.participation`; NaN: absent), ``community_stability`` (component,
+    ``motif_gain`` (nats) and ``motif_level``, ``participation`` (component, neuron) in
+    [0, 1] (graded membership, :func:`~.participation.participation` of the pair weights or,
+    with ``participation_source: loading``, of ``ntf['pair_loading']``; NaN: not fitted), ``community_stability`` (component,
     community_id), ``n_communities`` (component), ``description_length`` (component, level)
     nats, ``degree_corrected`` and ``weight_model`` (component), ``leiden_community`` (component, neuron),
     ``nmi_sbm_leiden`` (component), ``comembership`` (component, pre, post).
