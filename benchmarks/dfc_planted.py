@@ -30,6 +30,11 @@ components on time-course AUROC:
   ``dfc.communities.motif_rule`` (hierarchy: the SBM block grown up the hierarchy;
   participation: the neurons taking part at least half as strongly as the strongest), both
   computed from the saved fit whichever rule wrote ``motif``;
+* ``nmi_motif_participation_weight``, ``participation_auroc_weight``,
+  ``nmi_participation_ceiling_weight``: the participation scores below for the participation
+  fitted to the sparse pair weights (``participation_source: weight``, the default) whatever
+  source the stage ran (recorded as ``participation_source``), so one run compares the
+  sources on the same fit;
 * ``participation_auroc``: AUROC of the neurons' participation in the component
   (``communities.nc`` ``participation``, the rank-1 loading of its pair weights; absent
   neurons 0) for k's members: whether the component ranks members above the rest;
