@@ -341,10 +341,11 @@ def refit_pair_loadings(tensor: np.ndarray, fit: CPFit, mask: np.ndarray | None 
     fixed: (P, R) float32, in the units of the fit's unit-norm pair factor.
 
     The sparse pair factor (``sparsity`` > 0) selects which pairs carry a component, but its
-    soft threshold also shrinks every kept loading, and a pair observed in few worms more
-    than others in relative terms; the refit is each pair's non-negative least-squares
-    loading on the fixed (time x worm) patterns of all components jointly, over its observed
-    entries (a relaxed lasso, as :func:`refit_worm_loadings` for the worm mode).
+    soft threshold also subtracts a fixed amount from every kept loading, which distorts
+    their proportions (no common scale undoes it); the refit is each pair's non-negative
+    least-squares loading on the fixed (time x worm) patterns of all components jointly,
+    over its observed entries (a relaxed lasso, as :func:`refit_worm_loadings` for the worm
+    mode).
     Warm-started from the fit's pair factor; ``options`` as :func:`fit_ncp` (``max_iter``,
     ``tol``). Column r of the result times ``fit.weights[r]`` is the pair mode of component
     r with the fit's unit-norm time and worm columns.

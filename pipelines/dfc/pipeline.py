@@ -257,7 +257,8 @@ def summarize_fit(fit: CPFit, tensor: xr.Dataset, baseline_cv: float = 0.1,
                                          tensor["neuron_2"].values)
         ds["pair_loading"].attrs["description"] = (
             "pair loadings refitted without the L1 penalty, time and worm factors fixed "
-            "(units of pair_factor; NaN: pair not in the tensor): graded participation")
+            "(units of pair_factor; NaN: pair not in the tensor); dfc.communities."
+            "participation_source: loading fits the participation to them")
     channels = np.unique(tensor["channel"].values)
     if channels.size > 1:  # sign_mode split: also each sign channel on its own
         per_channel = []

@@ -134,8 +134,8 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     :func:`~.motif.participation_motif`; ``hierarchy``: :func:`~.motif.motif_community`) with
     ``motif_gain`` (nats) and ``motif_level``, ``participation`` (component, neuron) in
     [0, 1] (graded membership, :func:`~.participation.participation` of the pair weights or,
-    with ``participation_source: loading``, of ``ntf['pair_loading']``; NaN: not fitted), ``community_stability`` (component,
-    community_id), ``n_communities`` (component), ``description_length`` (component, level)
+    with ``participation_source: loading``, of ``ntf['pair_loading']``; NaN: not fitted),
+    ``community_stability`` (component, community_id), ``n_communities`` (component), ``description_length`` (component, level)
     nats, ``degree_corrected`` and ``weight_model`` (component), ``leiden_community`` (component, neuron),
     ``nmi_sbm_leiden`` (component), ``comembership`` (component, pre, post).
     """
@@ -295,7 +295,8 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap,
         "participation": ("graded membership: the neuron's loading in the rank-1 fit u u^T "
                           + ("of the component's unpenalised pair loadings"
                              if source == "loading" else "of the component's pair weights")
-                          + ", relative to the largest (1); NaN: neuron not in the tensor"),
+                          + ", relative to the largest (1); NaN: "
+                          + ("neuron not in the tensor" if source == "loading" else "absent")),
         "stability": "mean Jaccard overlap of the neuron's community across restarts or "
                      "bootstrap resamples, in [0, 1]",
         "community_stability": "mean stability of the community's members",
