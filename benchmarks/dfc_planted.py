@@ -93,7 +93,9 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import normalized_mutual_info_score as nmi
 from sklearn.metrics import roc_auc_score
 
+from pipelines.dfc.activation import binned_deviation
 from pipelines.dfc.communities import (
+    activation_motif,
     component_communities,
     fit_sbm,
     leiden_communities,
@@ -101,7 +103,11 @@ from pipelines.dfc.communities import (
     participation,
     participation_motif,
 )
-from pipelines.dfc.pipeline import affinity_from_store, components_from_calcium
+from pipelines.dfc.pipeline import (
+    affinity_from_store,
+    component_activation,
+    components_from_calcium,
+)
 from pipelines.dfc.tensor import pair_matrix
 
 RESULTS = Path(__file__).parent / "results" / "dfc_planted.json"
@@ -235,6 +241,8 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
         share = np.nan_to_num(communities["participation"].sel(component=r).values)
         share_weight = _weight_participation(ntf, r, neurons)
         hierarchy_motif = _hierarchy_motif(ntf, communities, r, neurons)
+        rise = ntf["activation"].sel(component=r, neuron=neurons).values.astype(float)
+        rise_motif = activation_motif(np.where(keep, rise, np.nan))
         for i in np.flatnonzero(keep & motif):
             combined_pred.setdefault(neurons[i], k)
         identifiability = {}
@@ -277,6 +285,11 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
                                                               share_weight[keep])),
             "nmi_participation_ceiling_weight": participation_ceiling(members[keep],
                                                                       share_weight[keep]),
+            "nmi_motif_activation": float(nmi(members[keep], rise_motif[keep])),
+            "activation_auroc": float(roc_auc_score(members[keep], np.nan_to_num(rise[keep],
+                                                                                 nan=-1.0))),
+            "nmi_activation_ceiling": participation_ceiling(members[keep],
+                                                            np.nan_to_num(rise[keep], nan=-1.0)),
             "nmi_block": float(nmi(members[keep], labels[keep] == block)),
             "nmi_block_leiden": float(nmi(members[keep], leiden[keep] == leiden_block)),
             "nmi_partition": float(nmi(members[keep], labels[keep])),
@@ -301,7 +314,8 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
                            "nmi_participation_ceiling", "participation_auroc",
                            "nmi_motif_hierarchy", "nmi_motif_participation",
                            "nmi_motif_participation_weight", "participation_auroc_weight",
-                           "nmi_participation_ceiling_weight",
+                           "nmi_participation_ceiling_weight", "nmi_motif_activation",
+                           "activation_auroc", "nmi_activation_ceiling",
                            "nmi_block_leiden", "nmi_partition",
                            "nmi_partition_leiden", "f1_leiden")},
             "mean_f1": float(np.mean([p["f1"] for p in per_community])),
@@ -411,6 +425,16 @@ def _uniform_pair_penalty() -> None:
     ntf.pair_penalty = uniform
 
 
+def saved_fit_activation(ntf: xr.Dataset, store: xr.Dataset, tensor: dict) -> xr.DataArray:
+    """``activation`` of a fit saved without it, from the calcium it was fitted to (as
+    :func:`pipelines.dfc.pipeline.fit_components` computes it from the tensor)."""
+    names = sorted(set(map(str, ntf["neuron_1"].values)) | set(map(str, ntf["neuron_2"].values)),
+                   key=list(map(str, store["neuron"].values)).index)
+    deviation = binned_deviation(store["calcium"].sel(neuron=names), tensor.get("time_bin", 1.0))
+    deviation = deviation.sel(time=ntf["time"].values, method="nearest", tolerance=1e-3)
+    return component_activation(deviation, ntf["time_factor"].values)
+
+
 def run(name: str, store, membership, truth_neurons, windows, drive, seed: int, restarts: int,
         config: dict | None = None, oracle: bool = True, save: Path | None = None,
         community_settings: dict | None = None, rescore: bool = False,
@@ -437,6 +461,8 @@ def run(name: str, store, membership, truth_neurons, windows, drive, seed: int, 
             save.mkdir(parents=True, exist_ok=True)
             ntf.to_netcdf(save / f"{name}-ntf.nc")
             communities.to_netcdf(save / f"{name}-communities.nc")
+    if "activation" not in ntf:  # a fit saved before ntf.nc had it: same function, same bins
+        ntf["activation"] = saved_fit_activation(ntf, store, (config or {}).get("tensor") or {})
     response = xr.DataArray(window_response(store, windows), dims=("community", "neuron"),
                             coords={"neuron": store["neuron"].values})
     result = score(ntf, communities, membership, truth_neurons, windows, drive, response)

@@ -210,6 +210,13 @@ def test_motif_communities_in_graphs_and_report(tmp_path):
                             .to_dataset().drop_vars("participation"))
     assert canonical["motif"].tolist() == [" ".join(NEURONS[:3]), " ".join(NEURONS[3:5])]
     assert table["gain_nats"].tolist() == [120.0, 80.5]
+    # under the activation rule the members are ordered and quoted by their activation
+    dfc = xr.open_datatree(out / "atlas.nc", engine="h5netcdf")["dfc"].to_dataset()
+    dfc["activation"] = 1.0 - dfc["participation"]
+    dfc.attrs["motif_rule"] = "activation"
+    by_rise = motif_table(dfc)
+    assert by_rise["motif"].tolist()[0] == (f"{NEURONS[0]} (0.90) {NEURONS[1]} (0.80) "
+                                            f"{NEURONS[2]} (0.70)")
     page = (out / "report.html").read_text()
     assert "motif community</b>" in page and f"{NEURONS[4]} (0.50) {NEURONS[3]} (0.40)" in page
     assert "of each component: the neurons taking part at least half as strongly" in page

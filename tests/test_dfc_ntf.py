@@ -13,6 +13,7 @@ from hypothesis.extra.numpy import arrays
 from tensorly.decomposition import non_negative_parafac_hals
 
 from pipelines.connectome.compare import auroc, degree_preserving_shuffle
+from pipelines.dfc.communities import activation_motif
 from pipelines.dfc.ntf import CPFit, NonNegativeCP, fit_ncp
 from pipelines.dfc.rank import (
     RankSettings,
@@ -406,10 +407,16 @@ def test_end_to_end_planted_communities():
     pw = out["pair_weight"].values
     np.testing.assert_allclose(np.nan_to_num(pw), np.nan_to_num(pw.transpose(0, 2, 1)))
     time = out["time"].values
+    names = [str(n) for n in store["neuron"].values]
     for k in range(2):
         window = (time >= store["window_start"].values[k]) & (time < store["window_end"].values[k])
-        best = max(auroc(out["time_factor"].values[c], window) for c in out["component"].values)
-        assert best > 0.9
+        best = max(out["component"].values,
+                   key=lambda c: auroc(out["time_factor"].values[c], window))
+        assert auroc(out["time_factor"].values[best], window) > 0.9
+        # the planted members are exactly the neurons the component activates (their zero-mean
+        # co-fluctuation raises their RMS deviation while it is on)
+        rise = out["activation"].sel(component=best, neuron=names).values
+        np.testing.assert_array_equal(activation_motif(rise), store["membership"].values[k])
     assert out.attrs["selected_rank"] in (2, 3)
     assert "rank" in out.dims and "heldout_error" in out
     # the plain NTF (no sparsity) has no shrinkage to undo: no pair_loading
@@ -454,7 +461,12 @@ def test_rule_functions_write_ntf_and_map_new_worms(tmp_path):
     assert boot.dims == ("component", "bootstrap", "pre", "post") and boot.sizes["bootstrap"] == 2
     assert (out["bootstrap_similarity"].values > 0.5).all()  # the planted motifs come back
     assert {"time_factor", "worm_factor", "pair_weight", "pair_loading", "is_baseline",
-            "best_error", "similarity", "heldout_error", "effective_worms"} <= set(out.data_vars)
+            "best_error", "similarity", "heldout_error", "effective_worms",
+            "activation"} <= set(out.data_vars)
+    # activation over the canonical neurons: finite for the tensor's, NaN for the rest
+    in_tensor = set(map(str, out["neuron_1"].values)) | set(map(str, out["neuron_2"].values))
+    finite = np.isfinite(out["activation"].values).any(axis=0)
+    assert {str(n) for n in out["neuron"].values[finite]} == in_tensor
     # the unpenalised loadings cover the same pairs as the sparse weights, and every pair the
     # L1 penalty kept still loads (the refit only adds back what the threshold took)
     weight, loading = out["pair_weight"].values, out["pair_loading"].values

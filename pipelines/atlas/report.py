@@ -166,9 +166,11 @@ def motif_table(dfc: xr.Dataset, n_next: int = 3) -> pd.DataFrame:
     DL gain of the motif (nats) and the members' mean stability.
 
     With ``participation`` in ``dfc`` the members are listed strongest first, each with its
-    participation, and ``next_outside`` names the ``n_next`` strongest neurons left out (the
-    borderline of the cut); without it, in canonical order.
+    participation (with the activation instead when the motif rule cut the activation), and
+    ``next_outside`` names the ``n_next`` strongest neurons left out (the borderline of the
+    cut); without it, in canonical order.
     """
+    score = _motif_score(dfc)
     rows = []
     for k in range(dfc.sizes.get("component", 0)):
         if "is_baseline" in dfc and bool(dfc["is_baseline"].values[k]):
@@ -178,8 +180,8 @@ def motif_table(dfc: xr.Dataset, n_next: int = 3) -> pd.DataFrame:
         names = dfc["neuron"].values.astype(str)
         row = {"component": int(dfc["component"].values[k]), "neurons": int(members.sum()),
                "motif": " ".join(names[members])}
-        if "participation" in dfc:
-            share = np.nan_to_num(dfc["participation"].values[k].astype(float))
+        if score is not None:
+            share = np.nan_to_num(dfc[score].values[k].astype(float), nan=-np.inf)
             order = np.argsort(-share, kind="stable")
             inside = [i for i in order if members[i]]
             outside = [i for i in order if not members[i] and share[i] > 0][:n_next]
@@ -188,6 +190,23 @@ def motif_table(dfc: xr.Dataset, n_next: int = 3) -> pd.DataFrame:
         rows.append({**row, "gain_nats": float(dfc["motif_gain"].values[k]),
                      "stability": float(stability.mean()) if stability.size else np.nan})
     return pd.DataFrame(rows)
+
+
+_SCORE_TEXT = {
+    "participation": "each neuron's participation in the component (its loading in the rank-1 "
+                     "fit of the pair weights, strongest = 1)",
+    "activation": "each neuron's activation by the component (correlation of its departure "
+                  "from its usual activity with the component's time course)",
+    None: "none",
+}
+
+
+def _motif_score(dfc: xr.Dataset) -> str | None:
+    """The graded membership the motif was cut from: ``activation`` under the activation
+    rule, else ``participation`` (None when neither is there)."""
+    if dfc.attrs.get("motif_rule") == "activation" and "activation" in dfc:
+        return "activation"
+    return "participation" if "participation" in dfc else None
 
 
 def _table_html(df: pd.DataFrame, max_rows: int = 60) -> str:
@@ -245,9 +264,8 @@ def render_report(
             motifs = ("<p>The <b>motif community</b> of each component: "
                       f"{rule} "
                       "(docs/dfc_communities.md, \"Motif community\"). Numbers in brackets: "
-                      "each neuron's participation in the component (its loading in the rank-1 "
-                      "fit of the pair weights, strongest = 1); <i>next_outside</i>: the "
-                      "strongest neurons left out.</p>"
+                      + (_SCORE_TEXT[_motif_score(atlas["dfc"].to_dataset())])
+                      + "; <i>next_outside</i>: the strongest neurons left out.</p>"
                       + _table_html(table))
     provenance = html.escape(json.dumps({k: atlas.attrs[k] for k in atlas.attrs}, indent=1,
                                         default=str)[:20000])

@@ -13,9 +13,10 @@ from dataclasses import fields
 import numpy as np
 import xarray as xr
 
-from pipelines.common import InputError, get_logger, write_netcdf
+from pipelines.common import NEURONS, InputError, get_logger, write_netcdf
 from pipelines.common.provenance import provenance, provenance_attrs
 
+from .activation import activation
 from .affinity import AffinitySettings, batch_affinity
 from .ntf import CPFit, NonNegativeCP, refit_pair_loadings, refit_worm_loadings
 from .rank import (
@@ -138,14 +139,18 @@ def assemble_tensor(batches: list[xr.Dataset], section: dict | None,
     mode = align.get("mode", "none")
     if mode != "none":
         if mode == "offset":
-            aligned = align_offsets(joined["affinity"], align.get("offsets") or {})
+            def aligned(da):
+                return align_offsets(da, align.get("offsets") or {})
         elif mode == "schedule":
-            aligned = align_schedule(joined["affinity"], align.get("schedule") or {},
-                                     list(align.get("order") or []), align.get("pre", 0.0),
-                                     align.get("post", 0.0))
+            def aligned(da):
+                return align_schedule(da, align.get("schedule") or {},
+                                      list(align.get("order") or []), align.get("pre", 0.0),
+                                      align.get("post", 0.0))
         else:
             raise ValueError(f"unknown tensor.align.mode '{mode}' (none, offset, schedule)")
-        joined = xr.Dataset({"affinity": aligned},
+        # the deviation is re-timed with the affinity, so activation reads the same clock
+        joined = xr.Dataset({name: aligned(joined[name]) for name in ("affinity", "deviation")
+                             if name in joined},
                             coords={k: joined[k] for k in ("neuron_1", "neuron_2")},
                             attrs=joined.attrs)
     tensor = build_tensor(joined, section.get("min_coverage", 0.5), min_worms)
@@ -190,6 +195,8 @@ def fit_components(tensor: xr.Dataset, section: dict | None, seed: int = 0,
         loading = refit_pair_loadings(values, fit, tensor["mask"].values,
                                       max_iter=settings.max_iter, tol=settings.tol)
     summary = summarize_fit(fit, tensor, settings.baseline_cv, loading)
+    if "deviation" in tensor:
+        summary["activation"] = component_activation(tensor["deviation"], fit.factors[0].T)
     summary = summary.merge(evidence.rename(error="sweep_error"))
     n_boot = int((section or {}).get("bootstrap", 0))
     if n_boot:
@@ -221,6 +228,22 @@ def fit_components(tensor: xr.Dataset, section: dict | None, seed: int = 0,
         tensor_shape=list(values.shape),
     )
     return summary
+
+
+def component_activation(deviation: xr.DataArray, time_factor: np.ndarray) -> xr.DataArray:
+    """(component, neuron) :func:`~.activation.activation` of the tensor's neurons, over all
+    canonical neurons (NaN: not in the tensor, or never recorded long enough)."""
+    values = activation(deviation.transpose("worm", "time", "neuron").values, time_factor)
+    out = xr.DataArray(np.full((values.shape[0], len(NEURONS)), np.nan, np.float32),
+                       dims=("component", "neuron"),
+                       coords={"component": np.arange(values.shape[0]), "neuron": list(NEURONS)})
+    out.loc[{"neuron": [str(n) for n in deviation["neuron"].values]}] = values
+    out.attrs["description"] = (
+        "correlation of the RMS deviation of the neuron's calcium from its mean, per time bin, "
+        "with the component's time factor, mean "
+        "over the worms recording it (NaN: not in the tensor); dfc.communities.motif_rule: "
+        "activation cuts it into the motif")
+    return out
 
 
 def summarize_fit(fit: CPFit, tensor: xr.Dataset, baseline_cv: float = 0.1,

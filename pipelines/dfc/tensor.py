@@ -40,7 +40,8 @@ def join_batches(batches: list[xr.Dataset]) -> xr.Dataset:
 
     Each batch has its own recorded neurons; the union is put in canonical neuron order and
     every batch is re-indexed onto its pairs (NaN where a batch lacks a neuron) and onto the
-    union of time points (NaN after a worm's recording ends).
+    union of time points (NaN after a worm's recording ends). The batches' ``deviation``
+    (worm, time, neuron) is joined the same way, when every batch has it.
     """
     if not batches:
         raise ValueError("no affinity batches to join")
@@ -66,13 +67,19 @@ def join_batches(batches: list[xr.Dataset]) -> xr.Dataset:
     affinity = xr.concat(parts, dim="worm")
     if len(set(affinity["worm"].values)) != affinity.sizes["worm"]:
         raise ValueError("the same worm id appears in several affinity batches")
-    return xr.Dataset(
+    joined = xr.Dataset(
         {"affinity": affinity},
         coords={"time": time, "pair": np.arange(first.size),
                 "neuron_1": ("pair", np.array(names)[first]),
                 "neuron_2": ("pair", np.array(names)[second])},
         attrs=batches[0].attrs,
     )
+    if all("deviation" in ds for ds in batches):  # files written before it have none
+        joined["deviation"] = xr.concat(
+            [ds["deviation"].assign_coords(time=np.round(ds["time"].values, _TIME_DECIMALS))
+             .reindex(time=time, neuron=names) for ds in batches], dim="worm"
+        ).transpose("worm", "time", "neuron").astype(np.float32)
+    return joined
 
 
 def align_offsets(affinity: xr.DataArray, offsets: dict[str, float]) -> xr.DataArray:
@@ -157,8 +164,9 @@ def build_tensor(affinity: xr.Dataset, min_coverage: float = 0.5, min_worms: int
     -------
     Dataset with ``affinity`` (time, worm, pair) float32, NaN where masked (channels of
     ``split`` stacked along pair: coords ``channel``, ``neuron_1``, ``neuron_2`` on pair) and
-    ``mask`` (time, worm, pair) bool, True where observed. Time points observed in no worm
-    are dropped.
+    ``mask`` (time, worm, pair) bool, True where observed, and, when ``affinity`` has it,
+    ``deviation`` (worm, time, neuron) over the tensor's time points and neurons. Time points
+    observed in no worm are dropped.
 
     Raises
     ------
@@ -198,6 +206,11 @@ def build_tensor(affinity: xr.Dataset, min_coverage: float = 0.5, min_worms: int
     )
     if "epoch" in da.coords:
         out = out.assign_coords(epoch=("time", da["epoch"].values))
+    if "deviation" in affinity:
+        neurons = sorted(set(map(str, neuron_1)) | set(map(str, neuron_2)), key=NEURON_INDEX.get)
+        out["deviation"] = affinity["deviation"].sel(time=out["time"].values, neuron=neurons,
+                                                   worm=out["worm"].values).transpose(
+            "worm", "time", "neuron").drop_vars("epoch", errors="ignore")
     return out
 
 

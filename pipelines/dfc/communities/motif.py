@@ -138,6 +138,23 @@ def participation_motif(share: np.ndarray) -> np.ndarray:
     return share >= PARTICIPATION * share.max()
 
 
+def activation_motif(activation: np.ndarray) -> np.ndarray:
+    """(N,) bool: the nodes whose ``activation`` (N,) (NaN: not estimated) rises above the
+    median of the finite values by at least ``PARTICIPATION`` times the largest rise,
+    a_i − med(a) ≥ (max(a) − med(a)) / 2 (:mod:`pipelines.dfc.activation`). The median is the
+    floor of the neurons the component does not involve (a component whose time course
+    tracks a slow trend lifts them all); all False when nothing rises above it."""
+    values = np.asarray(activation, dtype=float)
+    finite = np.isfinite(values)
+    if finite.sum() < 2:
+        return np.zeros(values.shape, bool)
+    floor = np.median(values[finite])
+    top = values[finite].max()
+    if top <= floor:
+        return np.zeros(values.shape, bool)
+    return finite & (np.where(finite, values, floor) - floor >= PARTICIPATION * (top - floor))
+
+
 def _one_community(weights: np.ndarray, motif: np.ndarray, added: np.ndarray) -> bool:
     """``added`` is not assortative against ``motif`` after degree correction and takes
     part at least half as strongly (module doc)."""
