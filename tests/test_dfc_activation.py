@@ -137,7 +137,7 @@ def test_motif_rule_activation_keeps_a_member_without_edges_and_falls_back_witho
                       "activation": (("component", "neuron"), rise)},
                      coords={"component": [0], "pre": names, "post": names,
                              "neuron": list(NEURONS)})
-    out = component_communities(ntf, {"restarts": 2, "motif_rule": "activation"}, seed=0)
+    out = component_communities(ntf, {"restarts": 2}, seed=0)  # the default rule
     assert out.attrs["motif_rule"] == "activation"
     assert out["community"].values[0, 7] == -1  # not in the SBM graph ...
     np.testing.assert_array_equal(out["motif"].values[0, :50], np.arange(50) < 8)  # ... a member

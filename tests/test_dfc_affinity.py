@@ -263,6 +263,15 @@ def test_dag2023_affinity_masks_and_tensor(dag2023, tmp_path):
         assert 0.001 < finite.mean() < 0.5  # real neurons do co-move, not all the time
     tensor = build_tensor(ds, min_coverage=1.0)  # pairs recorded in both worms
     assert tensor["mask"].values.all() and tensor.sizes["pair"] > 100
+    # the deviation (for the components' activation): NaN exactly where a neuron is not
+    # recorded, a non-negative RMS where it is, on the tensor's time points
+    deviation = ds["deviation"]
+    for w in range(2):
+        seen = recorded.sel(neuron=deviation["neuron"]).values[w]
+        values = deviation.isel(worm=w).values
+        assert np.isnan(values[:, ~seen]).all() and np.isfinite(values[:, seen]).all()
+        assert values[:, seen].min() >= 0 and values[:, seen].max() > 0
+    assert tensor["deviation"].sizes["time"] == tensor.sizes["time"]
 
 
 def test_chance_level_of_the_correlation_baseline():

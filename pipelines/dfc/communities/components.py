@@ -37,7 +37,7 @@ DEFAULTS = {
     "max_levels": 6,
     "leiden_resolution": 1.0,
     "stability": "auto",
-    "motif_rule": "participation",
+    "motif_rule": "activation",
     "participation_source": "weight",
 }
 
