@@ -62,8 +62,9 @@ def activation(activity: np.ndarray, time_factor: np.ndarray) -> np.ndarray:
     Returns
     -------
     (component, neuron) float64 in [-1, 1]: per worm, the Pearson correlation over the time
-    bins where the neuron is recorded (at least ``MIN_BINS``, with some variance), averaged
-    over those worms; NaN for a neuron no worm qualifies for.
+    bins where the neuron is recorded (at least ``MIN_BINS``, with some variance in both the
+    neuron and the time course there), averaged over those worms; NaN where no worm
+    qualifies.
     """
     activity = np.asarray(activity, dtype=np.float64)
     course = np.asarray(time_factor, dtype=np.float64)
@@ -71,7 +72,7 @@ def activation(activity: np.ndarray, time_factor: np.ndarray) -> np.ndarray:
         raise ValueError(f"activity (worm, time, neuron) {activity.shape} and time factor "
                          f"(component, time) {course.shape} do not share the time axis")
     total = np.zeros((course.shape[0], activity.shape[2]))
-    count = np.zeros(activity.shape[2])
+    count = np.zeros_like(total)
     for level in activity:  # one worm: masked sums over the bins each neuron is recorded in
         seen = np.isfinite(level)
         x = np.where(seen, level, 0.0)
@@ -81,8 +82,8 @@ def activation(activity: np.ndarray, time_factor: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             r = (n * sxl - sx * sl) / np.sqrt((n * sxx - sx * sx) * (n * sll - sl * sl))
-        valid = (n >= MIN_BINS) & np.isfinite(r).all(axis=0)
-        total[:, valid] += r[:, valid]
+        valid = (n >= MIN_BINS) & np.isfinite(r)  # (component, neuron)
+        total += np.where(valid, r, 0.0)
         count += valid
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, np.nan)

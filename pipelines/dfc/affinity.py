@@ -431,8 +431,9 @@ def batch_affinity(calcium: xr.DataArray, dt: float, settings: AffinitySettings,
     Dataset with ``affinity`` (worm, channel, time, pair) float32, NaN-masked, coords
     ``neuron_1``/``neuron_2`` (pair) with the pair's neuron names; ``deviation`` (worm, time,
     neuron) the calcium's RMS deviation from its mean on the same time grid
-    (:func:`~.activation.binned_deviation`, for the components' activation); ``chance`` (worm, channel, pair) when ``null_shifts > 0``.
-    Raises ValueError if fewer than 2 neurons are recorded.
+    (:func:`~.activation.binned_deviation`, for the components' activation); ``chance``
+    (worm, channel, pair) when ``null_shifts > 0``. Raises ValueError if fewer than 2
+    neurons are recorded.
     """
     from .activation import binned_deviation
     from .tensor import bin_time
