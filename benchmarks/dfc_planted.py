@@ -93,9 +93,9 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import normalized_mutual_info_score as nmi
 from sklearn.metrics import roc_auc_score
 
-from pipelines.dfc.activation import binned_deviation
 from pipelines.dfc.communities import (
     activation_motif,
+    coherence_motif,
     component_communities,
     fit_sbm,
     leiden_communities,
@@ -103,9 +103,11 @@ from pipelines.dfc.communities import (
     participation,
     participation_motif,
 )
+from pipelines.dfc.moments import binned_moments
 from pipelines.dfc.pipeline import (
     affinity_from_store,
     component_activation,
+    component_coherence,
     components_from_calcium,
 )
 from pipelines.dfc.tensor import pair_matrix
@@ -243,6 +245,8 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
         hierarchy_motif = _hierarchy_motif(ntf, communities, r, neurons)
         rise = ntf["activation"].sel(component=r, neuron=neurons).values.astype(float)
         rise_motif = activation_motif(np.where(keep, rise, np.nan))
+        together = ntf["coherence"].sel(component=r, neuron=neurons).values.astype(float)
+        together_motif = coherence_motif(np.where(keep, together, np.nan))
         for i in np.flatnonzero(keep & motif):
             combined_pred.setdefault(neurons[i], k)
         identifiability = {}
@@ -290,6 +294,11 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
                                                                                  nan=-1.0))),
             "nmi_activation_ceiling": participation_ceiling(members[keep],
                                                             np.nan_to_num(rise[keep], nan=-1.0)),
+            "nmi_motif_coherence": float(nmi(members[keep], together_motif[keep])),
+            "coherence_auroc": float(roc_auc_score(members[keep],
+                                                   np.nan_to_num(together[keep], nan=-1.0))),
+            "nmi_coherence_ceiling": participation_ceiling(
+                members[keep], np.nan_to_num(together[keep], nan=-1.0)),
             "nmi_block": float(nmi(members[keep], labels[keep] == block)),
             "nmi_block_leiden": float(nmi(members[keep], leiden[keep] == leiden_block)),
             "nmi_partition": float(nmi(members[keep], labels[keep])),
@@ -316,6 +325,7 @@ def score(ntf: xr.Dataset, communities: xr.Dataset, membership: np.ndarray, trut
                            "nmi_motif_participation_weight", "participation_auroc_weight",
                            "nmi_participation_ceiling_weight", "nmi_motif_activation",
                            "activation_auroc", "nmi_activation_ceiling",
+                           "nmi_motif_coherence", "coherence_auroc", "nmi_coherence_ceiling",
                            "nmi_block_leiden", "nmi_partition",
                            "nmi_partition_leiden", "f1_leiden")},
             "mean_f1": float(np.mean([p["f1"] for p in per_community])),
@@ -425,14 +435,18 @@ def _uniform_pair_penalty() -> None:
     ntf.pair_penalty = uniform
 
 
-def saved_fit_activation(ntf: xr.Dataset, store: xr.Dataset, tensor: dict) -> xr.DataArray:
-    """``activation`` of a fit saved without it, from the calcium it was fitted to (as
-    :func:`pipelines.dfc.pipeline.fit_components` computes it from the tensor)."""
+def saved_fit_scores(ntf: xr.Dataset, store: xr.Dataset, tensor: dict) -> xr.Dataset:
+    """``activation`` and ``coherence`` of a fit saved without them, from the calcium it was
+    fitted to (as :func:`pipelines.dfc.pipeline.fit_components` computes them from the
+    tensor's moments)."""
     names = sorted(set(map(str, ntf["neuron_1"].values)) | set(map(str, ntf["neuron_2"].values)),
                    key=list(map(str, store["neuron"].values)).index)
-    deviation = binned_deviation(store["calcium"].sel(neuron=names), tensor.get("time_bin", 1.0))
-    deviation = deviation.sel(time=ntf["time"].values, method="nearest", tolerance=1e-3)
-    return component_activation(deviation, ntf["time_factor"].values)
+    moments = binned_moments(store["calcium"].sel(neuron=names), tensor.get("time_bin", 1.0))
+    moments = moments.sel(time=ntf["time"].values, method="nearest", tolerance=1e-3)
+    time_factor = ntf["time_factor"].values
+    activation = component_activation(moments["deviation"], time_factor)
+    return xr.Dataset({"activation": activation,
+                       "coherence": component_coherence(moments, time_factor, activation)})
 
 
 def run(name: str, store, membership, truth_neurons, windows, drive, seed: int, restarts: int,
@@ -461,8 +475,9 @@ def run(name: str, store, membership, truth_neurons, windows, drive, seed: int, 
             save.mkdir(parents=True, exist_ok=True)
             ntf.to_netcdf(save / f"{name}-ntf.nc")
             communities.to_netcdf(save / f"{name}-communities.nc")
-    if "activation" not in ntf:  # a fit saved before ntf.nc had it: same function, same bins
-        ntf["activation"] = saved_fit_activation(ntf, store, (config or {}).get("tensor") or {})
+    if "coherence" not in ntf:  # a fit saved before ntf.nc had them: same functions, same bins
+        scores = saved_fit_scores(ntf, store, (config or {}).get("tensor") or {})
+        ntf["activation"], ntf["coherence"] = scores["activation"], scores["coherence"]
     response = xr.DataArray(window_response(store, windows), dims=("community", "neuron"),
                             coords={"neuron": store["neuron"].values})
     result = score(ntf, communities, membership, truth_neurons, windows, drive, response)

@@ -166,7 +166,7 @@ def motif_table(dfc: xr.Dataset, n_next: int = 3) -> pd.DataFrame:
     DL gain of the motif (nats) and the members' mean stability.
 
     With ``participation`` in ``dfc`` the members are listed strongest first, each with its
-    participation (with the activation instead when the motif rule cut the activation), and
+    participation (with the rule's own score instead when the motif rule cut one), and
     ``next_outside`` names the ``n_next`` strongest neurons left out (the borderline of the
     cut); without it, in canonical order.
     """
@@ -197,15 +197,19 @@ _SCORE_TEXT = {
                      "fit of the pair weights, strongest = 1)",
     "activation": "each neuron's activation by the component (correlation of its departure "
                   "from its usual activity with the component's time course)",
+    "coherence": "each neuron's coherence with the component's core (correlation of its "
+                 "activity with the core's while the component is on)",
     None: "none",
 }
 
 
 def _motif_score(dfc: xr.Dataset) -> str | None:
-    """The graded membership the motif was cut from: ``activation`` under the activation
-    rule, else ``participation`` (None when neither is there)."""
-    if dfc.attrs.get("motif_rule") == "activation" and "activation" in dfc:
-        return "activation"
+    """The graded membership the motif was cut from: the rule's own score under a rule that
+    cuts one (``activation``, ``coherence``), else ``participation`` (None when neither is
+    there)."""
+    rule = dfc.attrs.get("motif_rule")
+    if rule in ("activation", "coherence") and rule in dfc:
+        return rule
     return "participation" if "participation" in dfc else None
 
 

@@ -5,13 +5,15 @@ The pair factor of a component says which pairs co-fluctuate when it is on; the 
 behind it is built from co-monotonic segments of the derivatives, so it is blind to a change
 of activity *level*: a neuron that a stimulus drives up and holds there, or into saturation,
 changes level more than it co-fluctuates with the others. A neuron's deviation in a time bin
-is the root-mean-square distance of its calcium from its own mean over the recording; it grows
-when the neuron rises, falls or fluctuates more than usual. Its activation by a component is
+is the root-mean-square of its standardized calcium (distance from its own mean over the
+recording, in SDs; :func:`~.moments.binned_moments`); it grows when the neuron rises, falls or
+fluctuates more than usual. Its activation by a component is
 the Pearson correlation of that deviation with the component's time factor, per worm,
 averaged over the worms that record it: near 0 for a neuron the component does not involve,
 positive for one that departs from its usual activity while the component is on.
 ``dfc.communities.motif_rule: activation`` cuts it into the component's motif
-(:func:`pipelines.dfc.communities.motif.activation_motif`).
+(:func:`pipelines.dfc.communities.motif.activation_motif`), and that cut is the core that
+:mod:`.coherence` measures every neuron against.
 """
 
 from __future__ import annotations
@@ -19,35 +21,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import xarray as xr
 
 MIN_BINS = 3  # fewest finite time bins for a worm's correlation to count
-
-
-def binned_deviation(calcium: xr.DataArray, time_bin: float = 0.0,
-                     time: np.ndarray | None = None) -> xr.DataArray:
-    """RMS deviation of each trace from its mean, on the affinity's time grid.
-
-    Parameters
-    ----------
-    calcium : (worm, neuron, time) homogenized calcium, NaN where not recorded.
-    time_bin : bin width (s), as the affinity's (:func:`~.tensor.bin_time`); 0: per sample
-        (the absolute deviation).
-    time : the affinity's time points (s) when they are not the binned calcium's own
-        (windowed correlation scores window centres): linear interpolation onto them.
-
-    Returns
-    -------
-    (worm, time, neuron) float32, sqrt of the bin mean of (x - mean_t x)^2, in the calcium's
-    units; NaN where the neuron is not recorded.
-    """
-    from .tensor import bin_time
-
-    calcium = calcium.transpose("worm", "time", "neuron").astype(np.float64)
-    power = bin_time((calcium - calcium.mean("time")) ** 2, time_bin)
-    if time is not None and not np.array_equal(power["time"].values, time):
-        power = power.interp(time=time)
-    return np.sqrt(power).astype(np.float32)
 
 
 def activation(activity: np.ndarray, time_factor: np.ndarray) -> np.ndarray:
@@ -56,7 +31,7 @@ def activation(activity: np.ndarray, time_factor: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     activity : (worm, time, neuron) a per-neuron signal on the tensor's time grid (the
-        deviation of :func:`binned_deviation`), NaN = not recorded.
+        ``deviation`` of :func:`~.moments.binned_moments`), NaN = not recorded.
     time_factor : (component, time) the components' time courses.
 
     Returns

@@ -429,13 +429,14 @@ def batch_affinity(calcium: xr.DataArray, dt: float, settings: AffinitySettings,
     Returns
     -------
     Dataset with ``affinity`` (worm, channel, time, pair) float32, NaN-masked, coords
-    ``neuron_1``/``neuron_2`` (pair) with the pair's neuron names; ``deviation`` (worm, time,
-    neuron) the calcium's RMS deviation from its mean on the same time grid
-    (:func:`~.activation.binned_deviation`, for the components' activation); ``chance``
+    ``neuron_1``/``neuron_2`` (pair) with the pair's neuron names; the per-bin moments of the
+    standardized calcium on the same time grid (:func:`~.moments.binned_moments`: ``level``
+    and ``deviation`` (worm, time, neuron), ``comoment`` (worm, time, pair)), for the
+    components' activation and coherence; ``chance``
     (worm, channel, pair) when ``null_shifts > 0``. Raises ValueError if fewer than 2
     neurons are recorded.
     """
-    from .activation import binned_deviation
+    from .moments import binned_moments
     from .tensor import bin_time
 
     names = recorded_neurons(calcium, neurons)
@@ -465,8 +466,8 @@ def batch_affinity(calcium: xr.DataArray, dt: float, settings: AffinitySettings,
         log.info("affinity: worm %s (%d/%d), %d neurons, %d pairs", worm, w + 1,
                  calcium.sizes["worm"], len(names), first.size)
     affinity = xr.concat(worms, dim="worm").assign_coords(worm=calcium["worm"].values, time=time)
-    ds = xr.Dataset({"affinity": affinity.transpose("worm", "channel", "time", "pair"),
-                     "deviation": binned_deviation(calcium, time_bin, time)})
+    ds = binned_moments(calcium, time_bin, time).assign(
+        affinity=affinity.transpose("worm", "channel", "time", "pair"))
     ds = ds.assign_coords(
         pair=np.arange(first.size), neuron_1=("pair", np.array(names)[first]),
         neuron_2=("pair", np.array(names)[second]),

@@ -18,6 +18,7 @@ from pipelines.common.provenance import provenance, provenance_attrs
 
 from .activation import activation
 from .affinity import AffinitySettings, batch_affinity
+from .coherence import coherence
 from .ntf import CPFit, NonNegativeCP, refit_pair_loadings, refit_worm_loadings
 from .rank import (
     RankSettings,
@@ -29,6 +30,7 @@ from .rank import (
 )
 from .structure import anatomy_overlap
 from .tensor import (
+    MOMENTS,
     align_offsets,
     align_schedule,
     build_tensor,
@@ -148,8 +150,8 @@ def assemble_tensor(batches: list[xr.Dataset], section: dict | None,
                                       align.get("post", 0.0))
         else:
             raise ValueError(f"unknown tensor.align.mode '{mode}' (none, offset, schedule)")
-        # the deviation is re-timed with the affinity, so activation reads the same clock
-        joined = xr.Dataset({name: aligned(joined[name]) for name in ("affinity", "deviation")
+        # the moments are re-timed with the affinity, so activation reads the same clock
+        joined = xr.Dataset({name: aligned(joined[name]) for name in ("affinity", *MOMENTS)
                              if name in joined},
                             coords={k: joined[k] for k in ("neuron_1", "neuron_2")},
                             attrs=joined.attrs)
@@ -197,6 +199,9 @@ def fit_components(tensor: xr.Dataset, section: dict | None, seed: int = 0,
     summary = summarize_fit(fit, tensor, settings.baseline_cv, loading)
     if "deviation" in tensor:
         summary["activation"] = component_activation(tensor["deviation"], fit.factors[0].T)
+        if all(name in tensor for name in MOMENTS):
+            summary["coherence"] = component_coherence(tensor[list(MOMENTS)], fit.factors[0].T,
+                                                       summary["activation"])
     summary = summary.merge(evidence.rename(error="sweep_error"))
     n_boot = int((section or {}).get("bootstrap", 0))
     if n_boot:
@@ -234,15 +239,45 @@ def component_activation(deviation: xr.DataArray, time_factor: np.ndarray) -> xr
     """(component, neuron) :func:`~.activation.activation` of the tensor's neurons, over all
     canonical neurons (NaN: not in the tensor, or never recorded long enough)."""
     values = activation(deviation.transpose("worm", "time", "neuron").values, time_factor)
+    out = _on_canonical_neurons(values, deviation["neuron"].values)
+    out.attrs["description"] = (
+        "correlation of the RMS of the neuron's standardized calcium, per time bin, with the "
+        "component's time factor, mean over the worms recording it (NaN: not in the tensor); "
+        "its half-way cut is the component's core")
+    return out
+
+
+def component_coherence(moments: xr.Dataset, time_factor: np.ndarray,
+                        activation: xr.DataArray) -> xr.DataArray:
+    """(component, neuron) :func:`~.coherence.coherence` of the tensor's neurons with each
+    component's core (the :func:`~.communities.motif.activation_motif` of ``activation``),
+    over all canonical neurons (NaN: not in the tensor, or no worm with enough on bins).
+
+    ``moments`` holds the tensor's ``level``, ``deviation`` (worm, time, neuron) and
+    ``comoment`` (worm, time, neuron_pair)."""
+    from .communities.motif import activation_motif
+
+    names = [str(n) for n in moments["neuron"].values]
+    core = np.array([activation_motif(a) for a in activation.sel(neuron=names).values])
+    values = coherence(*(moments[name].transpose("worm", "time", ...).values
+                         for name in ("level", "deviation", "comoment")), time_factor, core)
+    out = _on_canonical_neurons(values, names)
+    out.attrs["description"] = (
+        "correlation of the neuron's standardized calcium with the sum of the component's "
+        "core (its activation motif, without the neuron) at the frame rate, over the time "
+        "bins where the component's time factor is above its median, mean over the worms "
+        "recording it (NaN: not in the tensor); dfc.communities.motif_rule: coherence cuts "
+        "its square into the motif")
+    return out
+
+
+def _on_canonical_neurons(values: np.ndarray, neurons) -> xr.DataArray:
+    """(component, neuron) float32 over the 300 canonical neurons from ``values``
+    (component, len(neurons)); NaN for the others."""
     out = xr.DataArray(np.full((values.shape[0], len(NEURONS)), np.nan, np.float32),
                        dims=("component", "neuron"),
                        coords={"component": np.arange(values.shape[0]), "neuron": list(NEURONS)})
-    out.loc[{"neuron": [str(n) for n in deviation["neuron"].values]}] = values
-    out.attrs["description"] = (
-        "correlation of the RMS deviation of the neuron's calcium from its mean, per time bin, "
-        "with the component's time factor, mean "
-        "over the worms recording it (NaN: not in the tensor); dfc.communities.motif_rule: "
-        "activation cuts it into the motif")
+    out.loc[{"neuron": [str(n) for n in neurons]}] = values
     return out
 
 

@@ -19,6 +19,9 @@ from pipelines.common import NEURON_INDEX, get_logger
 log = get_logger(__name__)
 
 _TIME_DECIMALS = 6
+MOMENTS = ("level", "deviation", "comoment")
+"""Per-bin moments of the calcium that travel with the affinity (:mod:`.moments`)."""
+PAIR_MOMENTS = ("comoment",)
 
 
 def bin_time(affinity: xr.DataArray, width: float) -> xr.DataArray:
@@ -40,8 +43,9 @@ def join_batches(batches: list[xr.Dataset]) -> xr.Dataset:
 
     Each batch has its own recorded neurons; the union is put in canonical neuron order and
     every batch is re-indexed onto its pairs (NaN where a batch lacks a neuron) and onto the
-    union of time points (NaN after a worm's recording ends). The batches' ``deviation``
-    (worm, time, neuron) is joined the same way, when every batch has it.
+    union of time points (NaN after a worm's recording ends). The batches' moments
+    (``MOMENTS``: per neuron or, ``comoment``, per pair) are joined the same way, each when
+    every batch has it.
     """
     if not batches:
         raise ValueError("no affinity batches to join")
@@ -52,19 +56,25 @@ def join_batches(batches: list[xr.Dataset]) -> xr.Dataset:
     index = {(int(a), int(b)): p for p, (a, b) in enumerate(zip(first, second, strict=True))}
     time = np.unique(np.concatenate([np.round(ds["time"].values, _TIME_DECIMALS)
                                      for ds in batches]))
-    parts = []
-    for ds in batches:
-        where = np.array([index[(rank[str(a)], rank[str(b)])]
-                          for a, b in zip(ds["neuron_1"].values, ds["neuron_2"].values, strict=True)])
-        values = np.full((ds.sizes["worm"], ds.sizes["channel"], time.size, first.size),
-                         np.nan, dtype=np.float32)
-        t = np.searchsorted(time, np.round(ds["time"].values, _TIME_DECIMALS))
-        values[:, :, t[:, None], where[None, :]] = ds["affinity"].transpose(
-            "worm", "channel", "time", "pair").values
-        parts.append(xr.DataArray(values, dims=("worm", "channel", "time", "pair"),
-                                  coords={"worm": ds["worm"].values,
-                                          "channel": ds["channel"].values}))
-    affinity = xr.concat(parts, dim="worm")
+    time_index = [np.searchsorted(time, np.round(ds["time"].values, _TIME_DECIMALS))
+                  for ds in batches]
+    where = [np.array([index[(rank[str(a)], rank[str(b)])] for a, b in
+                       zip(ds["neuron_1"].values, ds["neuron_2"].values, strict=True)])
+             for ds in batches]
+
+    def onto_union(name: str) -> xr.DataArray:
+        """One pair-indexed variable (worm, ..., time, pair) of every batch on the union of
+        time points and pairs."""
+        parts = []
+        for ds, t, p in zip(batches, time_index, where, strict=True):
+            da = ds[name].transpose("worm", ..., "time", "pair")
+            values = np.full((*da.shape[:-2], time.size, first.size), np.nan, dtype=np.float32)
+            values[..., t[:, None], p[None, :]] = da.values
+            parts.append(xr.DataArray(values, dims=da.dims,
+                                      coords={d: ds[d] for d in da.dims[:-2] if d in ds.coords}))
+        return xr.concat(parts, dim="worm")
+
+    affinity = onto_union("affinity")
     if len(set(affinity["worm"].values)) != affinity.sizes["worm"]:
         raise ValueError("the same worm id appears in several affinity batches")
     joined = xr.Dataset(
@@ -74,11 +84,16 @@ def join_batches(batches: list[xr.Dataset]) -> xr.Dataset:
                 "neuron_2": ("pair", np.array(names)[second])},
         attrs=batches[0].attrs,
     )
-    if all("deviation" in ds for ds in batches):  # files written before it have none
-        joined["deviation"] = xr.concat(
-            [ds["deviation"].assign_coords(time=np.round(ds["time"].values, _TIME_DECIMALS))
-             .reindex(time=time, neuron=names) for ds in batches], dim="worm"
-        ).transpose("worm", "time", "neuron").astype(np.float32)
+    for name in MOMENTS:  # files written before the moments have none (or only deviation)
+        if not all(name in ds for ds in batches):
+            continue
+        if name in PAIR_MOMENTS:
+            joined[name] = onto_union(name)
+        else:
+            joined[name] = xr.concat(
+                [ds[name].assign_coords(time=np.round(ds["time"].values, _TIME_DECIMALS))
+                 .reindex(time=time, neuron=names) for ds in batches], dim="worm"
+            ).transpose("worm", "time", "neuron").astype(np.float32)
     return joined
 
 
@@ -164,9 +179,11 @@ def build_tensor(affinity: xr.Dataset, min_coverage: float = 0.5, min_worms: int
     -------
     Dataset with ``affinity`` (time, worm, pair) float32, NaN where masked (channels of
     ``split`` stacked along pair: coords ``channel``, ``neuron_1``, ``neuron_2`` on pair) and
-    ``mask`` (time, worm, pair) bool, True where observed, and, when ``affinity`` has it,
-    ``deviation`` (worm, time, neuron) over the tensor's time points and neurons. Time points
-    observed in no worm are dropped.
+    ``mask`` (time, worm, pair) bool, True where observed, and, those of ``MOMENTS`` that
+    ``affinity`` has, over the tensor's time points and neurons: ``level``, ``deviation``
+    (worm, time, neuron) and ``comoment`` (worm, time, neuron_pair), the pairs i < j of the
+    tensor's neurons (``deviation``'s ``neuron``) in :func:`pipelines.common.neuron_pairs`
+    order. Time points observed in no worm are dropped.
 
     Raises
     ------
@@ -206,11 +223,21 @@ def build_tensor(affinity: xr.Dataset, min_coverage: float = 0.5, min_worms: int
     )
     if "epoch" in da.coords:
         out = out.assign_coords(epoch=("time", da["epoch"].values))
-    if "deviation" in affinity:
-        neurons = sorted(set(map(str, neuron_1)) | set(map(str, neuron_2)), key=NEURON_INDEX.get)
-        out["deviation"] = affinity["deviation"].sel(time=out["time"].values, neuron=neurons,
-                                                   worm=out["worm"].values).transpose(
-            "worm", "time", "neuron").drop_vars("epoch", errors="ignore")
+    neurons = sorted(set(map(str, neuron_1)) | set(map(str, neuron_2)), key=NEURON_INDEX.get)
+    for name in MOMENTS:
+        if name not in affinity:
+            continue
+        moment = affinity[name].sel(time=out["time"].values, worm=out["worm"].values)
+        if name in PAIR_MOMENTS:  # the pairs among the tensor's neurons, in their triu order
+            among = (np.isin(affinity["neuron_1"].values, neurons)
+                     & np.isin(affinity["neuron_2"].values, neurons))
+            moment = moment.isel(pair=np.flatnonzero(among)).drop_vars(
+                ["pair", "neuron_1", "neuron_2"], errors="ignore").rename(pair="neuron_pair")
+            dims = ("worm", "time", "neuron_pair")
+        else:
+            moment = moment.sel(neuron=neurons)
+            dims = ("worm", "time", "neuron")
+        out[name] = moment.transpose(*dims).drop_vars("epoch", errors="ignore")
     return out
 
 

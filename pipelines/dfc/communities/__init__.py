@@ -11,7 +11,14 @@ from .components import (
     run_communities,
 )
 from .leiden import leiden_communities, louvain_communities
-from .motif import Motif, activation_motif, motif_community, motif_gain, participation_motif
+from .motif import (
+    Motif,
+    activation_motif,
+    coherence_motif,
+    motif_community,
+    motif_gain,
+    participation_motif,
+)
 from .participation import participation
 from .sbm import SBMFit, description_length, fit_sbm
 from .stability import comembership, community_stability, neuron_stability
@@ -20,6 +27,7 @@ __all__ = [
     "Motif",
     "SBMFit",
     "activation_motif",
+    "coherence_motif",
     "comembership",
     "community_stability",
     "component_communities",

@@ -16,7 +16,14 @@ from pipelines.common import NEURON_INDEX, NEURONS, InputError, get_logger, writ
 from pipelines.common.provenance import provenance, provenance_attrs
 
 from .leiden import leiden_communities, louvain_communities
-from .motif import Motif, activation_motif, motif_community, motif_gain, participation_motif
+from .motif import (
+    Motif,
+    activation_motif,
+    coherence_motif,
+    motif_community,
+    motif_gain,
+    participation_motif,
+)
 from .participation import participation
 from .sbm import fit_sbm
 from .stability import comembership, community_stability, neuron_stability
@@ -24,7 +31,11 @@ from .stability import comembership, community_stability, neuron_stability
 log = get_logger(__name__)
 
 METHODS = ("sbm", "leiden", "louvain")
-MOTIF_RULES = ("hierarchy", "participation", "activation")
+MOTIF_RULES = ("hierarchy", "participation", "activation", "coherence")
+SCORE_CUTS = {"activation": activation_motif, "coherence": coherence_motif}
+"""Rules that cut a per-neuron score of ``ntf.nc`` (a variable of the rule's name)."""
+FALLBACK = {"coherence": "activation", "activation": "participation"}
+"""The rule used when the summary lacks a rule's score (affinities written before it)."""
 PARTICIPATION_SOURCES = ("weight", "loading")
 STABILITY_SOURCES = ("auto", "restarts", "bootstrap")
 
@@ -133,7 +144,9 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     component's motif community by ``motif_rule`` (``participation``:
     :func:`~.motif.participation_motif`; ``hierarchy``: :func:`~.motif.motif_community`;
     ``activation``: :func:`~.motif.activation_motif` of ``ntf['activation']`` (component,
-    neuron), or the participation rule when the summary has none) with
+    neuron); ``coherence``: :func:`~.motif.coherence_motif` of ``ntf['coherence']``; a rule
+    whose score the summary lacks falls back along ``FALLBACK``, and ``attrs['motif_rule']``
+    records the rule used) with
     ``motif_gain`` (nats) and ``motif_level``, ``participation`` (component, neuron) in
     [0, 1] (graded membership, :func:`~.participation.participation` of the pair weights or,
     with ``participation_source: loading``, of ``ntf['pair_loading']``; NaN: not fitted),
@@ -161,15 +174,8 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
     participation_graph, source = _participation_graphs(ntf, pair_weight,
                                                         settings["participation_source"])
     names = [str(n) for n in pair_weight["pre"].values]
-    activation = None
-    if settings["motif_rule"] == "activation":
-        if "activation" in ntf:
-            activation = ntf["activation"].transpose("component", "neuron").sel(
-                neuron=names).values.astype(float)
-        else:
-            log.warning("the NTF summary has no 'activation' (affinities written before it "
-                        "had the calcium on their time grid): motif by participation")
-            settings = {**settings, "motif_rule": "participation"}
+    score, rule = _motif_score(ntf, names, settings["motif_rule"])
+    settings = {**settings, "motif_rule": rule}
     slots = np.array([NEURON_INDEX[n] for n in names])
     components = pair_weight["component"].values
     results = []
@@ -188,7 +194,7 @@ def component_communities(ntf: xr.Dataset, settings: dict | None = None,
         result["present"] = present
         scope = present if source == "weight" else None
         result.update(_motif(graph, present, participation_graph[k], result, settings, scope,
-                             None if activation is None else activation[k]))
+                             None if score is None else score[k]))
         results.append(result)
         log.info("component %s: %d neurons, %d communities (DL %.1f nats, %d levels), NMI with "
                  "Leiden %.2f", component, present.sum(), result["labels"].max() + 1,
@@ -213,21 +219,35 @@ def _participation_graphs(ntf: xr.Dataset, pair_weight: xr.DataArray, source: st
     return pair_weight.values.astype(float), "weight"
 
 
-def _motif(graph, present, loading, result, settings, scope=None, activation=None) -> dict:
+def _motif_score(ntf: xr.Dataset, names: list[str], rule: str):
+    """The (component, neuron) score over ``names`` that ``rule`` cuts, and the rule used:
+    a rule whose score the summary lacks falls back along ``FALLBACK`` (score None for the
+    graph rules)."""
+    while rule in FALLBACK:
+        if rule in ntf:
+            return ntf[rule].transpose("component", "neuron").sel(
+                neuron=names).values.astype(float), rule
+        log.warning("the NTF summary has no '%s' (affinities written before it): motif by %s",
+                    rule, FALLBACK[rule])
+        rule = FALLBACK[rule]
+    return None, rule
+
+
+def _motif(graph, present, loading, result, settings, scope=None, score=None) -> dict:
     """Participation and motif of one component. The participation is fitted to
     ``loading`` (N, N) (NaN: pair not in the tensor) over ``scope`` (N,) bool, by default
     every neuron of the tensor, so with the unpenalised loadings a neuron that the sparse
     graph (``graph`` over ``present``) leaves out can still take part (with the sparse
     weights themselves the scope is ``present``: a neuron without an edge takes no part).
-    The hierarchy rule works on the SBM's blocks of the graph; the activation rule cuts
-    ``activation`` (N,) over every neuron of the tensor (``motif_scope``)."""
+    The hierarchy rule works on the SBM's blocks of the graph; the activation and coherence
+    rules cut ``score`` (N,) over every neuron of the tensor (``motif_scope``)."""
     if scope is None:
         scope = np.isfinite(loading).any(axis=1)
     sub = loading[np.ix_(scope, scope)]
     share = participation((sub + sub.T) / 2)
     dc, model = result["dc"], result["weight_model"] or "exponential"
-    if settings["motif_rule"] == "activation":
-        members = activation_motif(activation)
+    if settings["motif_rule"] in SCORE_CUTS:
+        members = SCORE_CUTS[settings["motif_rule"]](score)
         motif = Motif(members, motif_gain(graph, members[present], degree_corrected=dc,
                                           weight_model=model), -1)
         return {"scope": scope, "participation": share, "motif": motif,
@@ -308,13 +328,17 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap,
                   "component's time course, activation above the median by at least half the "
                   "largest rise (ntf.nc activation)"
                   if settings["motif_rule"] == "activation" else
+                  "the component's motif community: the neurons that move with its core while "
+                  "it is on, squared coherence above the median by at least half the largest "
+                  "(ntf.nc coherence)"
+                  if settings["motif_rule"] == "coherence" else
                   "the component's motif community: the assortative level-0 community with "
                   "the largest description-length gain, grown up the hierarchy while the "
                   "added neurons show no community boundary after degree correction and take "
                   "part at least half as strongly"),
         "motif_gain": "DL of one block minus DL of (motif, rest), nats (NaN: no motif)",
         "motif_level": "highest hierarchy level at which the motif is one community (-1: none, "
-                       "or the participation or activation rule)",
+                       "or a rule that cuts a score)",
         "participation": ("graded membership: the neuron's loading in the rank-1 fit u u^T "
                           + ("of the component's unpenalised pair loadings"
                              if source == "loading" else "of the component's pair weights")

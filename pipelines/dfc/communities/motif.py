@@ -27,10 +27,12 @@ hierarchy, with no look at any truth:
 A group of near-zero weights splits off well but is not assortative (it is where the
 component is absent), so it is never the motif.
 
-:func:`participation_motif` is the other rule (``dfc.communities.motif_rule:
+:func:`participation_motif` is another rule (``dfc.communities.motif_rule:
 participation``): the neurons that take part at least half as strongly as the strongest, by
 the rank-1 participation of :mod:`.participation`. It looks at the order only, not at the
-blocks.
+blocks. :func:`activation_motif` and :func:`coherence_motif` cut per-neuron scores computed
+from the calcium with the component's time course (:mod:`pipelines.dfc.activation`,
+:mod:`pipelines.dfc.coherence`), over every neuron of the tensor.
 """
 
 from __future__ import annotations
@@ -153,6 +155,14 @@ def activation_motif(activation: np.ndarray) -> np.ndarray:
     if top <= floor:
         return np.zeros(values.shape, bool)
     return finite & (np.where(finite, values, floor) - floor >= PARTICIPATION * (top - floor))
+
+
+def coherence_motif(coherence: np.ndarray) -> np.ndarray:
+    """(N,) bool: the nodes whose squared ``coherence`` (N,) with the component's core
+    (:mod:`pipelines.dfc.coherence`; NaN: not estimated), the share of their variance that
+    moves with it, sign kept, clears the half-way cut of :func:`activation_motif`."""
+    values = np.asarray(coherence, dtype=float)
+    return activation_motif(np.sign(values) * values * values)
 
 
 def _one_community(weights: np.ndarray, motif: np.ndarray, added: np.ndarray) -> bool:
