@@ -17,9 +17,11 @@ components on time-course AUROC:
 * ``auroc``: AUROC of the component's time factor for k's active windows;
 * ``nmi_community`` (the headline, target ≥ 0.8): NMI of the planted split (members of k vs
   the rest of the tensor's neurons) with the split by the component's motif community
-  (``communities.nc`` ``motif``, by the stage's ``dfc.communities.motif_rule``: by default
-  the neurons taking part at least half as strongly as the strongest,
-  :func:`pipelines.dfc.communities.participation_motif`; no look at the truth);
+  (``communities.nc`` ``motif``, by the rule the stage ran, ``dfc.communities.motif_rule``:
+  by default the neurons that move with the component's core while it is on,
+  :func:`pipelines.dfc.communities.coherence_motif`; no look at the truth; a fit saved by an
+  earlier default keeps that default's motif here, and the ``nmi_motif_*`` scores below
+  compare the rules on the same fit);
   ``nmi_community_leiden`` the hierarchy rule applied to the Leiden communities. Every neuron
   of the tensor counts: a member left out of the component's graph (all its pair weights 0)
   is a miss;
@@ -35,6 +37,12 @@ components on time-course AUROC:
   fitted to the sparse pair weights (``participation_source: weight``, the default) whatever
   source the stage ran (recorded as ``participation_source``), so one run compares the
   sources on the same fit;
+* ``nmi_motif_activation``, ``activation_auroc``, ``nmi_activation_ceiling`` and
+  ``nmi_motif_coherence``, ``coherence_auroc``, ``nmi_coherence_ceiling``: the motif NMI,
+  the members' AUROC and the best cut (oracle) of the ``ntf.nc`` ``activation`` and
+  ``coherence`` orders (``motif_rule: activation`` and ``coherence``); for a fit saved
+  without them they are computed from the re-simulated calcium by the stage's own functions
+  (:func:`saved_fit_scores`);
 * ``participation_auroc``: AUROC of the neurons' participation in the component
   (``communities.nc`` ``participation``, the rank-1 loading of its pair weights; absent
   neurons 0) for k's members: whether the component ranks members above the rest;

@@ -217,6 +217,11 @@ def test_motif_communities_in_graphs_and_report(tmp_path):
     by_rise = motif_table(dfc)
     assert by_rise["motif"].tolist()[0] == (f"{NEURONS[0]} (0.90) {NEURONS[1]} (0.80) "
                                             f"{NEURONS[2]} (0.70)")
+    # and under the coherence rule by their coherence
+    dfc["coherence"] = dfc["participation"] / 2
+    dfc.attrs["motif_rule"] = "coherence"
+    assert motif_table(dfc)["motif"].tolist()[0] == (f"{NEURONS[2]} (0.15) {NEURONS[1]} (0.10) "
+                                                     f"{NEURONS[0]} (0.05)")
     page = (out / "report.html").read_text()
     assert "motif community</b>" in page and f"{NEURONS[4]} (0.50) {NEURONS[3]} (0.40)" in page
     assert "of each component: the neurons taking part at least half as strongly" in page

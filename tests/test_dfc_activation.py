@@ -1,6 +1,6 @@
-"""Activation of neurons by dfc components: the binned RMS deviation of the calcium, its
-correlation with each component's time factor, the motif cut of it, and how it travels with
-the affinities through joining, alignment and the tensor."""
+"""Activation of neurons by dfc components: the binned moments of the standardized calcium,
+the deviation's correlation with each component's time factor, the motif cut of it, and how
+the moments travel with the affinities through joining, alignment and the tensor."""
 
 import numpy as np
 import pytest
@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.common import NEURONS
-from pipelines.dfc.activation import MIN_BINS, activation, binned_deviation
+from pipelines.dfc.activation import MIN_BINS, activation
 from pipelines.dfc.affinity import AffinitySettings, batch_affinity
 from pipelines.dfc.communities import activation_motif, component_communities
+from pipelines.dfc.moments import binned_moments
 from pipelines.dfc.pipeline import assemble_tensor
 from pipelines.dfc.synthetic import planted_communities
 
@@ -59,26 +60,32 @@ def test_activation_of_a_neuron_that_follows_the_course_and_of_one_never_recorde
         activation(activity, course[:, :10])
 
 
-def test_binned_deviation_sees_a_level_step_and_a_burst_of_fluctuation():
-    """Deviation = RMS distance from the trace's own mean per bin: a trace that steps up and a
-    trace whose zero-mean fluctuation grows both deviate more in the second half; a constant
-    trace never deviates; an unrecorded one stays NaN."""
+def test_binned_moments_see_a_level_step_and_a_burst_of_fluctuation():
+    """Deviation = RMS of the standardized trace per bin: a trace that steps up and a trace
+    whose zero-mean fluctuation grows both deviate more in the second half, the step's level
+    moves from -1 to +1 SD; a constant trace has no SD (NaN, like an unrecorded one); the
+    co-moment of a trace with itself-like partners is the bin mean of z_i z_j."""
     time = np.arange(40) * 0.5
     rng = np.random.default_rng(1)
     step = np.r_[np.zeros(20), np.ones(20)]
     burst = np.r_[0.1 * rng.standard_normal(20), 2.0 * rng.standard_normal(20)]
-    traces = np.stack([step, burst, np.full(40, 3.0), np.full(40, np.nan)])
+    traces = np.stack([step, burst, np.full(40, 3.0), np.full(40, np.nan), 5 - 2 * step])
     calcium = xr.DataArray(traces[None], dims=("worm", "neuron", "time"),
-                           coords={"time": time, "neuron": list(NEURONS[:4])})
-    deviation = binned_deviation(calcium, time_bin=5.0)
-    assert deviation.dims == ("worm", "time", "neuron") and deviation.sizes["time"] == 4
-    values = deviation.values[0]
-    np.testing.assert_allclose(values[:, 0], 0.5, atol=1e-6)  # |0 - 0.5| and |1 - 0.5|
-    assert values[2:, 1].min() > 5 * values[:2, 1].max()
-    np.testing.assert_allclose(values[:, 2], 0.0, atol=1e-6)
-    assert np.isnan(values[:, 3]).all()
-    per_sample = binned_deviation(calcium)
-    np.testing.assert_allclose(per_sample.values[0, :, 0], 0.5, atol=1e-6)
+                           coords={"time": time, "neuron": list(NEURONS[:5])})
+    moments = binned_moments(calcium, time_bin=5.0)
+    assert moments["deviation"].dims == ("worm", "time", "neuron")
+    assert moments["comoment"].dims == ("worm", "time", "pair")
+    assert moments.sizes["time"] == 4 and moments.sizes["pair"] == 10
+    deviation, level = moments["deviation"].values[0], moments["level"].values[0]
+    np.testing.assert_allclose(deviation[:, 0], 1.0, atol=1e-6)  # |z| = 1 throughout
+    np.testing.assert_allclose(level[:, 0], [-1, -1, 1, 1], atol=1e-6)
+    assert deviation[2:, 1].min() > 5 * deviation[:2, 1].max()
+    assert np.isnan(deviation[:, 2:4]).all()
+    # pairs in neuron_pairs order: (0, 4) is pair 3; z_4 = -z_0, so z_0 z_4 = -1
+    np.testing.assert_allclose(moments["comoment"].values[0, :, 3], -1.0, atol=1e-6)
+    assert np.isnan(moments["comoment"].values[0, :, 1]).all()  # (0, 2): constant partner
+    per_sample = binned_moments(calcium)
+    np.testing.assert_allclose(per_sample["deviation"].values[0, :, 0], 1.0, atol=1e-6)
 
 
 def test_activation_motif_cuts_half_way_between_the_median_floor_and_the_top():
@@ -91,9 +98,10 @@ def test_activation_motif_cuts_half_way_between_the_median_floor_and_the_top():
     assert not activation_motif(np.array([np.nan, 0.3])).any()  # one finite value
 
 
-def test_deviation_is_joined_and_re_timed_with_the_affinity():
+def test_moments_are_joined_and_re_timed_with_the_affinity():
     """Worms with different neurons are joined on the union (NaN where not recorded), and an
-    offset alignment shifts the deviation exactly as it shifts the affinity."""
+    offset alignment shifts every moment exactly as it shifts the affinity; the tensor keeps
+    the co-moments of its own neurons' pairs, in their upper-triangle order."""
     store = planted_communities(n_neurons=12, n_worms=3, duration=60, n_communities=1,
                                 community_size=4, window=20, missing=0.0, seed=2)
     calcium = store["calcium"].copy()
@@ -106,12 +114,22 @@ def test_deviation_is_joined_and_re_timed_with_the_affinity():
     aligned = assemble_tensor(batches, {"min_coverage": 0.1,
                                         "align": {"mode": "offset", "offsets": shift}})
     for tensor in (plain, aligned):
-        assert tensor["deviation"].dims == ("worm", "time", "neuron")
-        assert tensor["deviation"].sizes["time"] == tensor.sizes["time"]
-        assert np.isnan(tensor["deviation"].sel(worm="worm00").values[:, 0]).all()
-    # same shift for both: worm01's first affinity bin and first deviation bin land together
+        for name in ("level", "deviation"):
+            assert tensor[name].dims == ("worm", "time", "neuron")
+            assert np.isnan(tensor[name].sel(worm="worm00").values[:, 0]).all()
+        n = tensor.sizes["neuron"]
+        assert tensor["comoment"].dims == ("worm", "time", "neuron_pair")
+        assert tensor["comoment"].sizes["neuron_pair"] == n * (n - 1) // 2
+        assert tensor["comoment"].sizes["time"] == tensor.sizes["time"]
+        assert np.isnan(tensor["comoment"].sel(worm="worm00").values[:, : n - 1]).all()
+    # the tensor's co-moment of (neuron 1, neuron 2) is the batch's
+    batch = batches[1]["comoment"].isel(worm=0).values[:, 11]  # pair (1, 2) of 12 neurons
+    np.testing.assert_allclose(plain["comoment"].sel(worm="worm01").values[:, 11], batch)
+    # same shift for all: worm01's first affinity bin and first moment bins land together
     for name, values in (("affinity", lambda t: t["affinity"].sel(worm="worm01").values[:, 0]),
-                         ("deviation", lambda t: t["deviation"].sel(worm="worm01").values[:, 1])):
+                         ("deviation", lambda t: t["deviation"].sel(worm="worm01").values[:, 1]),
+                         ("level", lambda t: t["level"].sel(worm="worm01").values[:, 1]),
+                         ("comoment", lambda t: t["comoment"].sel(worm="worm01").values[:, 11])):
         before, after = values(plain), values(aligned)
         first = np.flatnonzero(np.isfinite(before))[0]
         moved = np.flatnonzero(np.isfinite(after))[0]
@@ -139,7 +157,7 @@ def test_motif_rule_activation_keeps_a_member_without_edges_and_falls_back_witho
                       "activation": (("component", "neuron"), rise)},
                      coords={"component": [0], "pre": names, "post": names,
                              "neuron": list(NEURONS)})
-    out = component_communities(ntf, {"restarts": 2}, seed=0)  # the default rule
+    out = component_communities(ntf, {"restarts": 2, "motif_rule": "activation"}, seed=0)
     assert out.attrs["motif_rule"] == "activation"
     assert out["community"].values[0, 7] == -1  # not in the SBM graph ...
     np.testing.assert_array_equal(out["motif"].values[0, :50], np.arange(50) < 8)  # ... a member

@@ -263,15 +263,28 @@ def test_dag2023_affinity_masks_and_tensor(dag2023, tmp_path):
         assert 0.001 < finite.mean() < 0.5  # real neurons do co-move, not all the time
     tensor = build_tensor(ds, min_coverage=1.0)  # pairs recorded in both worms
     assert tensor["mask"].values.all() and tensor.sizes["pair"] > 100
-    # the deviation (for the components' activation): NaN exactly where a neuron is not
-    # recorded, a non-negative RMS where it is, on the tensor's time points
+    # the moments (for the components' activation and coherence): NaN exactly where a neuron
+    # (or a pair's neuron) is not recorded, an RMS and a correlation-scale co-moment where it
+    # is, on the tensor's time points
     deviation = ds["deviation"]
     for w in range(2):
         seen = recorded.sel(neuron=deviation["neuron"]).values[w]
         values = deviation.isel(worm=w).values
         assert np.isnan(values[:, ~seen]).all() and np.isfinite(values[:, seen]).all()
         assert values[:, seen].min() >= 0 and values[:, seen].max() > 0
-    assert tensor["deviation"].sizes["time"] == tensor.sizes["time"]
+        product = ds["comoment"].isel(worm=w).values
+        missing = {names[k] for k in np.flatnonzero(~recorded.values[w])}
+        involved = np.array([a in missing or b in missing for a, b in
+                             zip(ds["neuron_1"].values, ds["neuron_2"].values, strict=True)])
+        assert np.isnan(product[:, involved]).all() and np.isfinite(product[:, ~involved]).all()
+        # |mean z_i z_j| <= RMS z_i x RMS z_j in every bin (Cauchy-Schwarz)
+        slot = {str(n): k for k, n in enumerate(deviation["neuron"].values)}
+        rms_1 = values[:, [slot[str(n)] for n in ds["neuron_1"].values]]
+        rms_2 = values[:, [slot[str(n)] for n in ds["neuron_2"].values]]
+        bound = rms_1 * rms_2
+        assert (np.abs(product[:, ~involved]) <= bound[:, ~involved] + 1e-4).all()
+    for name in ("level", "deviation", "comoment"):
+        assert tensor[name].sizes["time"] == tensor.sizes["time"], name
 
 
 def test_chance_level_of_the_correlation_baseline():

@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 from tensorly.decomposition import non_negative_parafac_hals
 
 from pipelines.connectome.compare import auroc, degree_preserving_shuffle
-from pipelines.dfc.communities import activation_motif
+from pipelines.dfc.communities import activation_motif, coherence_motif
 from pipelines.dfc.ntf import CPFit, NonNegativeCP, fit_ncp
 from pipelines.dfc.rank import (
     RankSettings,
@@ -417,6 +417,9 @@ def test_end_to_end_planted_communities():
         # co-fluctuation raises their RMS deviation while it is on)
         rise = out["activation"].sel(component=best, neuron=names).values
         np.testing.assert_array_equal(activation_motif(rise), store["membership"].values[k])
+        # and the neurons that move with that core while the component is on
+        together = out["coherence"].sel(component=best, neuron=names).values
+        np.testing.assert_array_equal(coherence_motif(together), store["membership"].values[k])
     assert out.attrs["selected_rank"] in (2, 3)
     assert "rank" in out.dims and "heldout_error" in out
     # the plain NTF (no sparsity) has no shrinkage to undo: no pair_loading
@@ -462,11 +465,13 @@ def test_rule_functions_write_ntf_and_map_new_worms(tmp_path):
     assert (out["bootstrap_similarity"].values > 0.5).all()  # the planted motifs come back
     assert {"time_factor", "worm_factor", "pair_weight", "pair_loading", "is_baseline",
             "best_error", "similarity", "heldout_error", "effective_worms",
-            "activation"} <= set(out.data_vars)
-    # activation over the canonical neurons: finite for the tensor's, NaN for the rest
+            "activation", "coherence"} <= set(out.data_vars)
+    # activation and coherence over the canonical neurons: finite for the tensor's, NaN for
+    # the rest
     in_tensor = set(map(str, out["neuron_1"].values)) | set(map(str, out["neuron_2"].values))
-    finite = np.isfinite(out["activation"].values).any(axis=0)
-    assert {str(n) for n in out["neuron"].values[finite]} == in_tensor
+    for score in ("activation", "coherence"):
+        finite = np.isfinite(out[score].values).any(axis=0)
+        assert {str(n) for n in out["neuron"].values[finite]} == in_tensor, score
     # the unpenalised loadings cover the same pairs as the sparse weights, and every pair the
     # L1 penalty kept still loads (the refit only adds back what the threshold took)
     weight, loading = out["pair_weight"].values, out["pair_loading"].values

@@ -150,7 +150,8 @@ def assemble_tensor(batches: list[xr.Dataset], section: dict | None,
                                       align.get("post", 0.0))
         else:
             raise ValueError(f"unknown tensor.align.mode '{mode}' (none, offset, schedule)")
-        # the moments are re-timed with the affinity, so activation reads the same clock
+        # the moments are re-timed with the affinity, so activation and coherence read the
+        # same clock
         joined = xr.Dataset({name: aligned(joined[name]) for name in ("affinity", *MOMENTS)
                              if name in joined},
                             coords={k: joined[k] for k in ("neuron_1", "neuron_2")},

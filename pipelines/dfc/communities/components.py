@@ -48,7 +48,7 @@ DEFAULTS = {
     "max_levels": 6,
     "leiden_resolution": 1.0,
     "stability": "auto",
-    "motif_rule": "activation",
+    "motif_rule": "coherence",
     "participation_source": "weight",
 }
 
