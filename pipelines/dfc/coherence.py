@@ -18,8 +18,6 @@ variance that moves with the core (:func:`pipelines.dfc.communities.motif.cohere
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from .activation import MIN_BINS
@@ -55,29 +53,36 @@ def coherence(level: np.ndarray, deviation: np.ndarray, comoment: np.ndarray,
         raise ValueError(f"level {level.shape}, deviation {power.shape}, comoment "
                          f"{comoment.shape}, time factor {course.shape} and core {core.shape} "
                          "do not share worms, time and neurons")
+    on = course > np.median(course, axis=1, keepdims=True)  # (component, time)
+    usable = np.flatnonzero((on.sum(axis=1) >= MIN_BINS) & (core.sum(axis=1) >= 2))
+    on = on.astype(np.float64)
     total = np.zeros(core.shape)
     count = np.zeros(core.shape)
-    for c, curve in enumerate(course):
-        on = curve > np.median(curve)
-        if on.sum() < MIN_BINS or core[c].sum() < 2:
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # neurons a worm never records
-            mean = np.nanmean(level[:, on], axis=1)  # (worm, neuron)
-            square = np.nanmean(power[:, on], axis=1)
-            product = np.nanmean(comoment[:, on], axis=1)  # (worm, pair)
-        bins = np.isfinite(level[:, on]).sum(axis=1)  # (worm, neuron)
-        for w in range(n_worms):
+    for w in range(n_worms):  # masked sums over the on bins of all components at once
+        mean = _on_mean(on, level[w])  # (component, neuron)
+        square = _on_mean(on, power[w])
+        product = _on_mean(on, comoment[w])  # (component, pair)
+        bins = on @ np.isfinite(level[w])  # (component, neuron)
+        for c in usable:
             cov = np.full((n_neurons, n_neurons), np.nan)
-            cov[first, second] = product[w] - mean[w, first] * mean[w, second]
+            cov[first, second] = product[c] - mean[c, first] * mean[c, second]
             cov[second, first] = cov[first, second]
-            cov[np.diag_indices(n_neurons)] = square[w] - mean[w] ** 2
-            r = _with_core(cov, core[c] & (bins[w] >= MIN_BINS))
-            valid = np.isfinite(r) & (bins[w] >= MIN_BINS)
+            cov[np.diag_indices(n_neurons)] = square[c] - mean[c] ** 2
+            recorded = bins[c] >= MIN_BINS
+            r = _with_core(cov, core[c] & recorded)
+            valid = np.isfinite(r) & recorded
             total[c] += np.where(valid, r, 0.0)
             count[c] += valid
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, np.nan)
+
+
+def _on_mean(on: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(component, K) mean of ``values`` (time, K) over each component's on bins ``on``
+    (component, time) of 0/1, ignoring NaN; NaN where there is none."""
+    seen = np.isfinite(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (on @ np.where(seen, values, 0.0)) / (on @ seen)
 
 
 def _with_core(cov: np.ndarray, core: np.ndarray) -> np.ndarray:

@@ -50,18 +50,22 @@ def binned_moments(calcium: xr.DataArray, time_bin: float = 0.0,
         warnings.simplefilter("ignore", RuntimeWarning)  # neurons never recorded
         spread = calcium.std("time")
         z = (calcium - calcium.mean("time")) / spread.where(spread > 0)
-    first, second = neuron_pairs(calcium["neuron"].values)
-    comoment = []
+    level = bin_time(z, time_bin).astype(np.float32)
+    deviation = np.sqrt(bin_time(z * z, time_bin)).astype(np.float32)
+    comoment = np.empty((*level.shape[:2], len(neuron_pairs(calcium["neuron"].values)[0])),
+                        np.float32)
+    product = np.empty((z.sizes["time"], comoment.shape[2]), np.float32)
     for w in range(z.sizes["worm"]):  # one worm at a time: (time, pair) fits in memory
-        worm = z.isel(worm=w).values
-        product = xr.DataArray((worm[:, first] * worm[:, second]).astype(np.float32),
-                               dims=("time", "pair"), coords={"time": z["time"].values})
-        comoment.append(bin_time(product, time_bin))
-    moments = xr.Dataset({
-        "level": bin_time(z, time_bin),
-        "deviation": np.sqrt(bin_time(z * z, time_bin)),
-        "comoment": xr.concat(comoment, "worm").assign_coords(worm=z["worm"].values),
-    })
+        worm = z.isel(worm=w).values.astype(np.float32)
+        start = 0
+        for i in range(worm.shape[1] - 1):  # row i of the upper triangle: pairs (i, i+1..)
+            stop = start + worm.shape[1] - 1 - i
+            np.multiply(worm[:, i:i + 1], worm[:, i + 1:], out=product[:, start:stop])
+            start = stop
+        comoment[w] = bin_time(xr.DataArray(product, dims=("time", "pair"),
+                                            coords={"time": z["time"].values}), time_bin).values
+    moments = xr.Dataset({"level": level, "deviation": deviation,
+                          "comoment": (("worm", "time", "pair"), comoment)})
     if time is not None and not np.array_equal(moments["time"].values, time):
-        moments = moments.interp(time=time)
-    return moments.astype(np.float32).drop_vars("pair", errors="ignore")
+        moments = moments.interp(time=time).astype(np.float32)
+    return moments
