@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipelines.common import neuron_pairs
+
 from .activation import MIN_BINS
 
 
@@ -47,7 +49,7 @@ def coherence(level: np.ndarray, deviation: np.ndarray, comoment: np.ndarray,
     course = np.asarray(time_factor, dtype=np.float64)
     core = np.asarray(core, dtype=bool)
     n_worms, n_time, n_neurons = level.shape
-    first, second = np.triu_indices(n_neurons, k=1)
+    first, second = neuron_pairs(range(n_neurons))
     if (power.shape != level.shape or comoment.shape != (n_worms, n_time, first.size)
             or course.shape[1:] != (n_time,) or core.shape != (course.shape[0], n_neurons)):
         raise ValueError(f"level {level.shape}, deviation {power.shape}, comoment "

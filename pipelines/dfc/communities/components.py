@@ -36,6 +36,18 @@ SCORE_CUTS = {"activation": activation_motif, "coherence": coherence_motif}
 """Rules that cut a per-neuron score of ``ntf.nc`` (a variable of the rule's name)."""
 FALLBACK = {"coherence": "activation", "activation": "participation"}
 """The rule used when the summary lacks a rule's score (affinities written before it)."""
+MOTIF_DESCRIPTIONS = {
+    "participation": "the neurons taking part at least half as strongly as the strongest "
+                     "(participation >= 0.5)",
+    "activation": "the neurons whose activity follows the component's time course, activation "
+                  "above the median by at least half the largest rise (ntf.nc activation)",
+    "coherence": "the neurons that move with its core while it is on, squared coherence above "
+                 "the median by at least half the largest (ntf.nc coherence)",
+    "hierarchy": "the assortative level-0 community with the largest description-length gain, "
+                 "grown up the hierarchy while the added neurons show no community boundary "
+                 "after degree correction and take part at least half as strongly",
+}
+"""What ``communities.nc`` ``motif`` holds under each ``motif_rule``."""
 PARTICIPATION_SOURCES = ("weight", "loading")
 STABILITY_SOURCES = ("auto", "restarts", "bootstrap")
 
@@ -321,21 +333,7 @@ def _assemble(results, components, slots, settings, seed, use_bootstrap,
     descriptions = {
         "community": "community at the DL-selected level (0..B-1 by size; -1: neuron absent)",
         "community_level": "nested hierarchy: community at each level (level 0 = selected)",
-        "motif": ("the component's motif community: the neurons taking part at least half "
-                  "as strongly as the strongest (participation >= 0.5)"
-                  if settings["motif_rule"] == "participation" else
-                  "the component's motif community: the neurons whose activity follows the "
-                  "component's time course, activation above the median by at least half the "
-                  "largest rise (ntf.nc activation)"
-                  if settings["motif_rule"] == "activation" else
-                  "the component's motif community: the neurons that move with its core while "
-                  "it is on, squared coherence above the median by at least half the largest "
-                  "(ntf.nc coherence)"
-                  if settings["motif_rule"] == "coherence" else
-                  "the component's motif community: the assortative level-0 community with "
-                  "the largest description-length gain, grown up the hierarchy while the "
-                  "added neurons show no community boundary after degree correction and take "
-                  "part at least half as strongly"),
+        "motif": "the component's motif community: " + MOTIF_DESCRIPTIONS[settings["motif_rule"]],
         "motif_gain": "DL of one block minus DL of (motif, rest), nats (NaN: no motif)",
         "motif_level": "highest hierarchy level at which the motif is one community (-1: none, "
                        "or a rule that cuts a score)",
